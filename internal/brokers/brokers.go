@@ -1,0 +1,314 @@
+// Package brokers turns wikiflow's connection settings into clients for Kafka,
+// NATS and Redis, with TLS and credentials for each. Secrets never appear in the
+// errors or log values it returns: use Redact for anything that may hold them.
+package brokers
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/wikiflow/wikiflow/internal/cli"
+)
+
+// TLS configures a TLS client connection. The zero value means plain TCP.
+type TLS struct {
+	// Enable turns TLS on (implied by any file below).
+	Enable bool
+	// CAFile is a PEM bundle of CAs to trust instead of the system pool.
+	CAFile string
+	// CertFile and KeyFile are a client certificate for mutual TLS.
+	CertFile, KeyFile string
+	// InsecureSkipVerify disables server certificate checks (tests only).
+	InsecureSkipVerify bool
+}
+
+// Config builds the *tls.Config, or nil when TLS is off.
+func (t TLS) Config() (*tls.Config, error) {
+	if !t.Enable && t.CAFile == "" && t.CertFile == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+func tlsFlags(f *cli.Flags, t *TLS, prefix, envPrefix string) {
+	f.Bool(&t.Enable, prefix+"-tls", envPrefix+"_TLS", false, "use TLS")
+	f.String(&t.CAFile, prefix+"-tls-ca", envPrefix+"_TLS_CA", "", "PEM file of CAs to trust")
+	f.String(&t.CertFile, prefix+"-tls-cert", envPrefix+"_TLS_CERT", "", "client certificate (PEM) for mutual TLS")
+	f.String(&t.KeyFile, prefix+"-tls-key", envPrefix+"_TLS_KEY", "", "client key (PEM) for mutual TLS")
+}
+
+// Kafka holds the settings for reaching Kafka.
+type Kafka struct {
+	// Brokers are bootstrap addresses (default 127.0.0.1:9092).
+	Brokers []string
+	// Topic is the events topic (default wire.DefaultTopic).
+	Topic string
+	// SASLMechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	SASLMechanism string
+	// User and Password are the SASL credentials.
+	User, Password string
+	// TLS configures encryption.
+	TLS TLS
+}
+
+// KafkaFlags registers the Kafka flags on f, bound to k.
+func KafkaFlags(f *cli.Flags, k *Kafka, defaultTopic string) {
+	f.List(&k.Brokers, "kafka-brokers", "WIKIFLOW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	f.String(&k.Topic, "kafka-topic", "WIKIFLOW_KAFKA_TOPIC", defaultTopic, "Kafka topic of the events")
+	f.String(&k.SASLMechanism, "kafka-sasl", "WIKIFLOW_KAFKA_SASL", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	f.String(&k.User, "kafka-user", "WIKIFLOW_KAFKA_USER", "", "Kafka SASL user")
+	f.String(&k.Password, "kafka-password", "WIKIFLOW_KAFKA_PASSWORD", "", "Kafka SASL password (prefer the environment variable)")
+	tlsFlags(f, &k.TLS, "kafka", "WIKIFLOW_KAFKA")
+}
+
+// Validate reports every problem with k.
+func (k Kafka) Validate() error {
+	var errs []error
+	if len(k.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka-brokers: at least one broker is needed"))
+	}
+	if k.Topic == "" {
+		errs = append(errs, errors.New("kafka-topic: must not be empty"))
+	}
+	if _, err := k.mechanism(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (k Kafka) mechanism() (sasl.Mechanism, error) {
+	switch strings.ToUpper(k.SASLMechanism) {
+	case "":
+		return nil, nil
+	case "PLAIN":
+		return plain.Mechanism{Username: k.User, Password: k.Password}, nil
+	case "SCRAM-SHA-256":
+		m, err := scram.Mechanism(scram.SHA256, k.User, k.Password)
+		if err != nil {
+			return nil, fmt.Errorf("kafka-sasl: %w", err)
+		}
+		return m, nil
+	case "SCRAM-SHA-512":
+		m, err := scram.Mechanism(scram.SHA512, k.User, k.Password)
+		if err != nil {
+			return nil, fmt.Errorf("kafka-sasl: %w", err)
+		}
+		return m, nil
+	default:
+		return nil, fmt.Errorf("kafka-sasl: %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", k.SASLMechanism)
+	}
+}
+
+// Transport returns a kafka-go transport (for Writer and Client) with k's TLS and SASL.
+func (k Kafka) Transport() (*kafka.Transport, error) {
+	mech, err := k.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	tc, err := k.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kafka TLS: %w", err)
+	}
+	return &kafka.Transport{SASL: mech, TLS: tc, DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second}, nil
+}
+
+// Dialer returns a kafka-go dialer (for Reader and Conn) with k's TLS and SASL.
+func (k Kafka) Dialer() (*kafka.Dialer, error) {
+	mech, err := k.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	tc, err := k.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kafka TLS: %w", err)
+	}
+	return &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, SASLMechanism: mech, TLS: tc}, nil
+}
+
+// Client returns a kafka-go admin/data client for k.
+func (k Kafka) Client() (*kafka.Client, error) {
+	tr, err := k.Transport()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Client{Addr: kafka.TCP(k.Brokers...), Transport: tr, Timeout: 10 * time.Second}, nil
+}
+
+// NATS holds the settings for reaching NATS.
+type NATS struct {
+	// URL is the server URL list (default nats://127.0.0.1:4222).
+	URL string
+	// CredsFile is a NATS credentials file (JWT + NKey seed).
+	CredsFile string
+	// NKeyFile is an NKey seed file.
+	NKeyFile string
+	// User and Password authenticate with user/password; Token with a token.
+	User, Password, Token string
+	// TLS configures encryption.
+	TLS TLS
+}
+
+// NATSFlags registers the NATS flags on f, bound to n.
+func NATSFlags(f *cli.Flags, n *NATS) {
+	f.String(&n.URL, "nats-url", "WIKIFLOW_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	f.String(&n.CredsFile, "nats-creds", "WIKIFLOW_NATS_CREDS", "", "NATS credentials file")
+	f.String(&n.NKeyFile, "nats-nkey", "WIKIFLOW_NATS_NKEY", "", "NATS NKey seed file")
+	f.String(&n.User, "nats-user", "WIKIFLOW_NATS_USER", "", "NATS user")
+	f.String(&n.Password, "nats-password", "WIKIFLOW_NATS_PASSWORD", "", "NATS password (prefer the environment variable)")
+	f.String(&n.Token, "nats-token", "WIKIFLOW_NATS_TOKEN", "", "NATS token (prefer the environment variable)")
+	tlsFlags(f, &n.TLS, "nats", "WIKIFLOW_NATS")
+}
+
+// Connect connects to NATS as the named client, reconnecting forever.
+func (n NATS) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("wikiflow-" + name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+	}
+	if n.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(n.CredsFile))
+	}
+	if n.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(n.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if n.User != "" {
+		opts = append(opts, nats.UserInfo(n.User, n.Password))
+	}
+	if n.Token != "" {
+		opts = append(opts, nats.Token(n.Token))
+	}
+	tc, err := n.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("nats TLS: %w", err)
+	}
+	if tc != nil {
+		opts = append(opts, nats.Secure(tc))
+	}
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(n.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(n.URL), err)
+	}
+	return nc, nil
+}
+
+// Redis holds the settings for reaching Redis.
+type Redis struct {
+	// URL is redis://[user:password@]host:port/db or rediss:// for TLS
+	// (default redis://127.0.0.1:6379/0).
+	URL string
+	// User and Password override the URL's ACL credentials.
+	User, Password string
+	// TLS adds CA and client certificates (rediss:// turns TLS on by itself).
+	TLS TLS
+}
+
+// RedisFlags registers the Redis flags on f, bound to r.
+func RedisFlags(f *cli.Flags, r *Redis) {
+	f.String(&r.URL, "redis-url", "WIKIFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (rediss:// for TLS)")
+	f.String(&r.User, "redis-user", "WIKIFLOW_REDIS_USER", "", "Redis ACL user")
+	f.String(&r.Password, "redis-password", "WIKIFLOW_REDIS_PASSWORD", "", "Redis password (prefer the environment variable)")
+	tlsFlags(f, &r.TLS, "redis", "WIKIFLOW_REDIS")
+}
+
+// Options returns go-redis options for r.
+func (r Redis) Options() (*redis.Options, error) {
+	o, err := redis.ParseURL(r.URL)
+	if err != nil {
+		// go-redis errors may quote the URL; never pass its text on.
+		return nil, fmt.Errorf("redis-url %s: not a valid redis:// or rediss:// URL", Redact(r.URL))
+	}
+	if r.User != "" {
+		o.Username = r.User
+	}
+	if r.Password != "" {
+		o.Password = r.Password
+	}
+	tc, err := r.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("redis TLS: %w", err)
+	}
+	if tc != nil {
+		if o.TLSConfig != nil {
+			tc.ServerName = o.TLSConfig.ServerName
+		}
+		o.TLSConfig = tc
+	}
+	o.DialTimeout = 2 * time.Second
+	o.ReadTimeout = 3 * time.Second
+	o.WriteTimeout = 3 * time.Second
+	o.MaxRetries = 1
+	return o, nil
+}
+
+// Client returns a go-redis client for r.
+func (r Redis) Client() (*redis.Client, error) {
+	o, err := r.Options()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(o), nil
+}
+
+// Redact returns u with any password replaced by "xxxxx", for logs and errors.
+// Strings that are not URLs are returned unchanged unless they hold '@', in which
+// case everything before it is hidden.
+func Redact(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		pu, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || pu.Scheme == "" {
+			if at := strings.LastIndex(p, "@"); at >= 0 {
+				parts[i] = "xxxxx" + p[at:]
+			}
+			continue
+		}
+		if pu.User != nil {
+			if _, has := pu.User.Password(); has {
+				pu.User = url.UserPassword(pu.User.Username(), "xxxxx")
+			} else {
+				pu.User = url.User("xxxxx")
+			}
+		}
+		parts[i] = pu.String()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,147 @@
+// Package projection is the Redis schema of wikiflow's counters: where each count
+// lives, how a batch of events is applied exactly once, and how a rebuilt projection
+// replaces the live one. Writers (aggregate, rebuild) and readers (api) use only the
+// names defined here.
+//
+// Layout, for a base name B (default "wikimedia_stats") and a namespace N:
+//
+//	B                          hash  domain -> count, all time (the original hash, for old clients)
+//	{B}:current                string the namespace readers and the live aggregate use (default "live")
+//	{B}:ns:N:wm                hash  consumer name -> last applied stream sequence
+//	{B}:ns:N:meta              hash  as_of_ms, updated_ms, events, first_seq, partial_from_ms, ...
+//	{B}:ns:N:<bucket>:<kind>   the counters of one time bucket
+//
+// Buckets: "all" (all time), "m<unix minute>" (event-time minute, expires after
+// MinuteTTL) and "h<unix hour>" (event-time hour, expires after HourTTL).
+// Kinds: see the Kind constants. Every key but B carries the hash tag {B}, and B
+// itself hashes to the same Redis Cluster slot as {B}, so one script may touch them all.
+package projection
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultNamespace is the namespace used before any rebuild switched the pointer.
+const DefaultNamespace = "live"
+
+// Bucket retention.
+const (
+	// MinuteTTL is how long per-minute buckets are kept (enough for 24 h of
+	// minute-resolution time series).
+	MinuteTTL = 25 * time.Hour
+	// MinutePagesTTL is how long the per-minute top-N sets (pages, editors) and
+	// unique-editor sketches are kept; windows longer than this use hourly buckets.
+	MinutePagesTTL = 70 * time.Minute
+	// HourTTL is how long hourly buckets are kept.
+	HourTTL = 49 * time.Hour
+)
+
+// Kind names one family of counters inside a bucket.
+type Kind string
+
+// Kinds of counters kept in each bucket.
+const (
+	// KindCube is a hash "domain|wiki|type|bot" -> count (bot is "1" or "0"): every
+	// filter and grouping by domain, wiki, type and bot is a sum over its fields.
+	KindCube Kind = "cube"
+	// KindNamespace is a hash namespace number -> count.
+	KindNamespace Kind = "namespace"
+	// KindEditor is a hash editor kind (registered, anonymous, temporary) -> count.
+	KindEditor Kind = "editor"
+	// KindMinor is a hash domain -> count of minor edits.
+	KindMinor Kind = "minor"
+	// KindBytes is a hash "domain|added" / "domain|removed" -> bytes.
+	KindBytes Kind = "bytes"
+	// KindPages is a sorted set "domain|title" -> changes (minute and hour buckets only).
+	KindPages Kind = "pages"
+	// KindEditors is a sorted set "domain|user" -> changes (minute and hour buckets only).
+	KindEditors Kind = "editors"
+	// KindUsers is a HyperLogLog of user names (minute and hour buckets only).
+	KindUsers Kind = "users"
+)
+
+// Meta hash fields.
+const (
+	MetaAsOf        = "as_of_ms"        // newest event time applied (Unix ms)
+	MetaUpdated     = "updated_ms"      // wall-clock time of the last apply (Unix ms)
+	MetaEvents      = "events"          // events applied
+	MetaFirstSeq    = "first_seq"       // first stream sequence applied
+	MetaPartialFrom = "partial_from_ms" // set by a rebuild that started after retention dropped events
+	MetaBuiltAt     = "built_ms"        // set by a rebuild when it completed
+)
+
+// FieldSep separates the parts of composite hash fields and set members.
+const FieldSep = "|"
+
+// Keys names the keys of one projection namespace.
+type Keys struct {
+	// Base is the base name B (the legacy hash's name).
+	Base string
+	// NS is the namespace.
+	NS string
+}
+
+// New returns the keys of namespace ns under base.
+func New(base, ns string) Keys { return Keys{Base: base, NS: ns} }
+
+func (k Keys) tag() string { return "{" + k.Base + "}" }
+
+// Legacy is the original domain -> count hash.
+func (k Keys) Legacy() string { return k.Base }
+
+// Pointer is the key holding the current namespace name.
+func (k Keys) Pointer() string { return k.tag() + ":current" }
+
+func (k Keys) prefix() string { return k.tag() + ":ns:" + k.NS + ":" }
+
+// Prefix returns the prefix shared by every key of the namespace (for SCAN/cleanup).
+func (k Keys) Prefix() string { return k.prefix() }
+
+// Watermarks is the hash consumer -> last applied stream sequence.
+func (k Keys) Watermarks() string { return k.prefix() + "wm" }
+
+// Meta is the namespace's metadata hash.
+func (k Keys) Meta() string { return k.prefix() + "meta" }
+
+// All is the key of kind in the all-time bucket.
+func (k Keys) All(kind Kind) string { return k.prefix() + "all:" + string(kind) }
+
+// Minute is the key of kind in the bucket of the event-time minute holding t.
+func (k Keys) Minute(kind Kind, t time.Time) string {
+	return k.MinuteN(kind, t.Unix()/60)
+}
+
+// MinuteN is Minute for a Unix minute number.
+func (k Keys) MinuteN(kind Kind, minute int64) string {
+	return k.prefix() + "m" + strconv.FormatInt(minute, 10) + ":" + string(kind)
+}
+
+// Hour is the key of kind in the bucket of the event-time hour holding t.
+func (k Keys) Hour(kind Kind, t time.Time) string {
+	return k.HourN(kind, t.Unix()/3600)
+}
+
+// HourN is Hour for a Unix hour number.
+func (k Keys) HourN(kind Kind, hour int64) string {
+	return k.prefix() + "h" + strconv.FormatInt(hour, 10) + ":" + string(kind)
+}
+
+// CubeField builds a KindCube field.
+func CubeField(domain, wiki, typ string, bot bool) string {
+	b := "0"
+	if bot {
+		b = "1"
+	}
+	return domain + FieldSep + wiki + FieldSep + typ + FieldSep + b
+}
+
+// ParseCubeField splits a KindCube field; ok is false for a malformed field.
+func ParseCubeField(f string) (domain, wiki, typ string, bot, ok bool) {
+	parts := strings.Split(f, FieldSep)
+	if len(parts) != 4 {
+		return "", "", "", false, false
+	}
+	return parts[0], parts[1], parts[2], parts[3] == "1", true
+}
