@@ -199,3 +199,12 @@ func (f *Flags) printUsage() {
 		fmt.Fprintf(f.out, "\n%s\n", strings.TrimSpace(f.usage))
 	}
 }
+
+// EnvVars returns the environment variable of every flag that has one, by flag name.
+func (f *Flags) EnvVars() map[string]string {
+	out := make(map[string]string, len(f.envOf))
+	for k, v := range f.envOf {
+		out[k] = v
+	}
+	return out
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -217,11 +218,11 @@ func MetaID(raw []byte) (id, domain string, err error) {
 	if perr != nil {
 		return "", "", fmt.Errorf("%w: %v", ErrInvalid, perr)
 	}
-	domain = string(v.GetStringBytes("meta", "domain"))
+	domain = text(v.GetStringBytes("meta", "domain"))
 	if domain == CanaryDomain {
 		return "", domain, ErrCanary
 	}
-	id = string(v.GetStringBytes("meta", "id"))
+	id = text(v.GetStringBytes("meta", "id"))
 	if id == "" {
 		return "", domain, fmt.Errorf("%w: no meta.id", ErrInvalid)
 	}
@@ -229,7 +230,16 @@ func MetaID(raw []byte) (id, domain string, err error) {
 }
 
 func str(v *fastjson.Value, key string) string {
-	return string(v.GetStringBytes(key))
+	return text(v.GetStringBytes(key))
+}
+
+// text converts b to a string, replacing invalid UTF-8 with U+FFFD as
+// encoding/json does, so that every later hop sees valid text.
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // istr is str for values that repeat on almost every event (domains, wikis, types):
@@ -245,8 +255,8 @@ func istr(v *fastjson.Value, key string) string {
 // internString returns a string for b, reusing a shared copy for the small set of
 // values that repeat on every event (domains, wikis, types).
 func internString(b []byte) string {
-	if len(b) > 64 {
-		return string(b)
+	if len(b) > 64 || !utf8.Valid(b) {
+		return text(b)
 	}
 	if s, ok := interned.Load(string(b)); ok {
 		return s.(string)

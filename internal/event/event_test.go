@@ -1,0 +1,163 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wikiflow/wikiflow/internal/recording"
+)
+
+// reference decodes with encoding/json, independently of the fastjson path.
+type reference struct {
+	Meta struct {
+		ID     string `json:"id"`
+		Domain string `json:"domain"`
+		Dt     string `json:"dt"`
+	} `json:"meta"`
+	Wiki      string `json:"wiki"`
+	Type      string `json:"type"`
+	Namespace int    `json:"namespace"`
+	Title     string `json:"title"`
+	User      string `json:"user"`
+	Bot       bool   `json:"bot"`
+	Minor     bool   `json:"minor"`
+	Length    *struct {
+		Old int `json:"old"`
+		New int `json:"new"`
+	} `json:"length"`
+}
+
+func TestParseAgreesWithEncodingJSONOnEveryRecordedEvent(t *testing.T) {
+	evs := recording.Events()
+	for _, rec := range evs {
+		got, err := Parse(rec.Data)
+		if err != nil {
+			t.Fatalf("line %d: %v", rec.Line, err)
+		}
+		var ref reference
+		if err := json.Unmarshal(rec.Data, &ref); err != nil {
+			t.Fatalf("line %d: %v", rec.Line, err)
+		}
+		dt, _ := time.Parse(time.RFC3339, ref.Meta.Dt)
+		if got.ID != ref.Meta.ID || got.Domain != ref.Meta.Domain || !got.Time.Equal(dt) ||
+			got.Wiki != ref.Wiki || got.Type != ref.Type || got.Namespace != ref.Namespace ||
+			got.Title != ref.Title || got.User != ref.User || got.Bot != ref.Bot || got.Minor != ref.Minor ||
+			got.HasLength != (ref.Length != nil) {
+			t.Fatalf("line %d: parsed %+v, reference %+v", rec.Line, got, ref)
+		}
+		if ref.Length != nil && (got.LengthOld != ref.Length.Old || got.LengthNew != ref.Length.New) {
+			t.Fatalf("line %d: length %d→%d, reference %+v", rec.Line, got.LengthOld, got.LengthNew, *ref.Length)
+		}
+	}
+}
+
+func TestParseRejectsWithReasons(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      error
+		reason    string
+	}{
+		{"canary", `{"meta":{"domain":"canary","dt":"2024-01-01T00:00:00Z"}}`, ErrCanary, ""},
+		{"not json", `{"meta":`, ErrInvalid, ""},
+		{"array", `[1,2]`, ErrInvalid, "not a JSON object"},
+		{"no meta", `{"type":"edit"}`, ErrInvalid, "no meta"},
+		{"no id", `{"meta":{"domain":"a.org","dt":"2024-01-01T00:00:00Z"}}`, ErrInvalid, "meta.id"},
+		{"no domain", `{"meta":{"id":"x","dt":"2024-01-01T00:00:00Z"}}`, ErrInvalid, "meta.domain"},
+		{"no dt", `{"meta":{"id":"x","domain":"a.org"}}`, ErrInvalid, "meta.dt"},
+		{"bad dt", `{"meta":{"id":"x","domain":"a.org","dt":"yesterday"}}`, ErrInvalid, "yesterday"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.raw))
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v, want %v containing %q", err, tc.want, tc.reason)
+			}
+		})
+	}
+	big := `{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"comment":"` + strings.Repeat("a", MaxSize) + `"}`
+	if _, err := Parse([]byte(big)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("2 MB event: %v", err)
+	}
+}
+
+func TestMinimalEventDefaults(t *testing.T) {
+	e, err := Parse([]byte(`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00.5Z"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Wiki != "a.org" || e.Type != "unknown" || e.Time.UnixMilli() != 1704067200500 || e.Delta() != 0 {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestEditorKindAndToken(t *testing.T) {
+	for user, want := range map[string]string{
+		"Chuck Entz": EditorRegistered, "192.0.2.7": EditorAnonymous, "2001:db8::1": EditorAnonymous,
+		"~2025-31415-9": EditorTemporary, "": EditorAnonymous,
+	} {
+		if got := (&Event{User: user}).EditorKind(); got != want {
+			t.Errorf("%q: %s, want %s", user, got, want)
+		}
+	}
+	for in, want := range map[string]string{"enwiki": "enwiki", "": "unknown", "a.b c>*": "a_b_c__", "zh-min-nan": "zh-min-nan"} {
+		if got := Token(in); got != want {
+			t.Errorf("Token(%q) = %q, want %q", in, got, want)
+		}
+	}
+	e := Event{Wiki: "en.wiki", Type: "edit"}
+	if got := e.Subject("p"); got != "p.en_wiki.edit" {
+		t.Errorf("subject %q", got)
+	}
+}
+
+func TestMetaID(t *testing.T) {
+	raw := recording.Events()[0].Data
+	id, domain, err := MetaID(raw)
+	if err != nil || id != "da75cd5f-4dc4-4954-8a88-b5b6d4fec7e4" || domain != "commons.wikimedia.org" {
+		t.Fatalf("%q %q %v", id, domain, err)
+	}
+	if _, _, err := MetaID([]byte(`{"meta":{"domain":"canary"}}`)); !errors.Is(err, ErrCanary) {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for i, rec := range recording.Events() {
+		if i%50 == 0 {
+			f.Add(rec.Data)
+		}
+	}
+	f.Add([]byte(`{"meta":{"domain":"canary"}}`))
+	f.Add([]byte(`{"meta":{"id":"x","domain":"a","dt":"2024-01-01T00:00:00Z"},"length":[]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := Parse(raw)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrCanary) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if e.ID == "" || e.Domain == "" || e.Time.IsZero() || e.Wiki == "" || e.Type == "" {
+			t.Fatalf("accepted event lacks required fields: %+v", e)
+		}
+		// Where encoding/json can decode the same bytes, both must agree.
+		var ref reference
+		if json.Unmarshal(raw, &ref) == nil && (ref.Meta.ID != e.ID || ref.Meta.Domain != e.Domain || ref.Wiki != "" && ref.Wiki != e.Wiki) {
+			t.Fatalf("fastjson and encoding/json disagree on %q: %+v vs %+v", raw, e, ref)
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	evs := recording.Events()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse(evs[i%len(evs)].Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
