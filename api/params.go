@@ -1,0 +1,243 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// windowMinutes maps each window name to its length in minutes (0 = all time).
+var windowMinutes = map[string]int64{
+	"1m": 1, "5m": 5, "15m": 15, "1h": 60, "24h": 1440, "all": 0,
+}
+
+// Event types accepted by the type filter.
+var eventTypes = []string{"edit", "new", "log", "categorize", "external"}
+
+// Groupings of /stats.
+const (
+	byDomain    = "domain"
+	byWiki      = "wiki"
+	byType      = "type"
+	byBot       = "bot"
+	byNamespace = "namespace"
+	byEditor    = "editor"
+)
+
+// Bounds of the parameters.
+const (
+	maxTop          = 1000
+	maxFilterLen    = 255
+	minInterval     = time.Second
+	maxInterval     = 60 * time.Second
+	defaultInterval = time.Second
+)
+
+// query holds the validated parameters of one request.
+type query struct {
+	window   string
+	minutes  int64 // window length; 0 = all time
+	wiki     string
+	domain   string
+	typ      string
+	bot      int8 // -1 = no filter, 0 = humans, 1 = bots
+	by       string
+	top      int // 0 = no limit
+	interval time.Duration
+	empty    bool // no parameter that changes the figures (the fast path of /stats)
+}
+
+// filtered reports whether any filter is set.
+func (q *query) filtered() bool {
+	return q.wiki != "" || q.domain != "" || q.typ != "" || q.bot >= 0
+}
+
+// paramSpec says which parameters a route accepts and how.
+type paramSpec struct {
+	route         string
+	names         []string // accepted parameter names, in documentation order
+	windows       []string // accepted windows
+	defaultWindow string
+	groupings     []string // accepted values of by (nil: by not accepted)
+	defaultBy     string
+	defaultTop    int // default of top (0 = no limit); with topNeedsBy, only when by is set
+	topNeedsBy    bool
+}
+
+var (
+	statsSpec = paramSpec{
+		route:         "/stats",
+		names:         []string{"window", "wiki", "domain", "type", "bot", "by", "top"},
+		windows:       []string{"1m", "5m", "15m", "1h", "24h", "all"},
+		defaultWindow: "all",
+		groupings:     []string{byDomain, byWiki, byType, byBot, byNamespace, byEditor},
+		defaultBy:     byDomain,
+	}
+	streamSpec = paramSpec{
+		route:         "/stats/stream",
+		names:         []string{"window", "wiki", "domain", "type", "bot", "by", "top", "interval"},
+		windows:       statsSpec.windows,
+		defaultWindow: "all",
+		groupings:     statsSpec.groupings,
+		defaultBy:     byDomain,
+	}
+	timeseriesSpec = paramSpec{
+		route:         "/stats/timeseries",
+		names:         []string{"window", "wiki", "domain", "type", "bot", "by", "top"},
+		windows:       []string{"1m", "5m", "15m", "1h", "24h"},
+		defaultWindow: "1h",
+		groupings:     []string{byDomain, byWiki, byType, byBot},
+		defaultTop:    10,
+		topNeedsBy:    true,
+	}
+	topPagesSpec = paramSpec{
+		route:         "/stats/top/pages",
+		names:         []string{"window", "wiki", "domain", "top"},
+		windows:       []string{"1m", "5m", "15m", "1h", "24h"},
+		defaultWindow: "1h",
+		defaultTop:    10,
+	}
+	topEditorsSpec = paramSpec{
+		route:         "/stats/top/editors",
+		names:         topPagesSpec.names,
+		windows:       topPagesSpec.windows,
+		defaultWindow: "1h",
+		defaultTop:    10,
+	}
+)
+
+// parseQuery validates the query string of c against spec. Unknown and repeated
+// parameters are rejected, so that a typo never silently changes the answer.
+func parseQuery(c *fiber.Ctx, spec *paramSpec) (query, error) {
+	q := query{window: spec.defaultWindow, by: spec.defaultBy, bot: -1, interval: defaultInterval}
+	q.minutes = windowMinutes[q.window]
+	args := c.Context().QueryArgs()
+	q.empty = args.Len() == 0 || (args.Len() == 1 && args.Has("interval") && contains(spec.names, "interval"))
+	if args.Len() == 0 {
+		if !spec.topNeedsBy {
+			q.top = spec.defaultTop
+		}
+		return q, nil
+	}
+	seen := make(map[string]bool, args.Len())
+	var perr error
+	topSet := false
+	args.VisitAll(func(k, v []byte) {
+		if perr != nil {
+			return
+		}
+		name, val := string(k), string(v)
+		if !contains(spec.names, name) {
+			perr = badParam(name, "unknown parameter %q; %s accepts %s", name, spec.route, strings.Join(spec.names, ", "))
+			return
+		}
+		if seen[name] {
+			perr = badParam(name, "%s given more than once", name)
+			return
+		}
+		seen[name] = true
+		switch name {
+		case "window":
+			if !contains(spec.windows, val) {
+				perr = badParam(name, "window must be one of %s; got %q", strings.Join(spec.windows, ", "), val)
+				return
+			}
+			q.window, q.minutes = val, windowMinutes[val]
+		case "wiki", "domain":
+			if err := checkFilter(name, val); err != nil {
+				perr = err
+				return
+			}
+			if name == "wiki" {
+				q.wiki = val
+			} else {
+				q.domain = val
+			}
+		case "type":
+			if !contains(eventTypes, val) {
+				perr = badParam(name, "type must be one of %s; got %q", strings.Join(eventTypes, ", "), val)
+				return
+			}
+			q.typ = val
+		case "bot":
+			switch val {
+			case "true":
+				q.bot = 1
+			case "false":
+				q.bot = 0
+			default:
+				perr = badParam(name, "bot must be true or false; got %q", val)
+			}
+		case "by":
+			if !contains(spec.groupings, val) {
+				perr = badParam(name, "by must be one of %s; got %q", strings.Join(spec.groupings, ", "), val)
+				return
+			}
+			q.by = val
+		case "top":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > maxTop {
+				perr = badParam(name, "top must be an integer from 1 to %d; got %q", maxTop, val)
+				return
+			}
+			q.top, topSet = n, true
+		case "interval":
+			d, err := parseInterval(val)
+			if err != nil || d < minInterval || d > maxInterval {
+				perr = badParam(name, "interval must be a duration from 1s to 60s (such as 5s, or 5 for seconds); got %q", val)
+				return
+			}
+			q.interval = d
+		}
+	})
+	if perr != nil {
+		return q, perr
+	}
+	if !topSet && (!spec.topNeedsBy || q.by != "") {
+		q.top = spec.defaultTop
+	}
+	if spec.topNeedsBy && q.by == "" {
+		q.top = 0
+	}
+	return q, nil
+}
+
+func parseInterval(s string) (time.Duration, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// checkFilter rejects filter values that cannot name a wiki or domain.
+func checkFilter(name, val string) error {
+	if val == "" {
+		return badParam(name, "%s must not be empty", name)
+	}
+	if len(val) > maxFilterLen {
+		return badParam(name, "%s is longer than %d bytes", name, maxFilterLen)
+	}
+	for _, r := range val {
+		if r <= ' ' || r == 0x7f || r == '|' || r == '"' || r == '\\' || r == '*' || r == '?' || r == '[' || r == ']' {
+			return badParam(name, "%s %q holds a character no %s name has", name, val, name)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// badParam returns a 400 error naming the parameter.
+func badParam(param, format string, args ...any) error {
+	return &apiError{Status: fiber.StatusBadRequest, Code: codeBadParameter, Parameter: param, Message: fmt.Sprintf(format, args...)}
+}

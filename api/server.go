@@ -1,0 +1,309 @@
+// Package api is wikiflow's HTTP API: it serves the Redis projection written by
+// the aggregate stage (see internal/projection) as JSON, following the contract of
+// the wikiflow HTTP API: GET /stats in the original shape ({"stats": {domain:
+// count}, ...}) with windows, filters and groupings, /stats/timeseries,
+// /stats/top/pages, /stats/top/editors, the /stats/stream Server-Sent Events,
+// /healthz, /readyz, /metrics and /openapi.json.
+//
+// Every request resolves the projection namespace through the pointer key once and
+// reads only that namespace's keys. Windows end at the projection's as_of (the
+// newest event time applied) and are made of event-time minute buckets (a 24 h
+// window uses hour buckets for its whole hours). Counts are exact sums of the
+// counters; only unique_editors is a HyperLogLog estimate. The per-page and
+// per-editor minute sets live only MinutePagesTTL, so 24 h top lists cover the 24
+// hour buckets up to as_of's hour (the response's from field says where they start).
+// Parameters are validated: a bad, unknown or repeated one is a 400 naming it.
+//
+// The parameterless GET /stats costs one pipelined Redis round trip (pointer,
+// legacy hash, meta) and its encoded body is reused for Config.CacheTTL (250 ms by
+// default), so its freshness_seconds may lag by that much.
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/redis/go-redis/v9"
+)
+
+// shutdownTimeout bounds the graceful shutdown of Run.
+const shutdownTimeout = 10 * time.Second
+
+// readyTimeout is how fast Redis must answer for /readyz to report ready.
+const readyTimeout = 500 * time.Millisecond
+
+// routes lists the paths the API serves (the metrics' route labels).
+var routes = []string{
+	"/stats", "/stats/timeseries", "/stats/top/pages", "/stats/top/editors", "/stats/stream",
+	"/healthz", "/readyz", "/metrics", "/openapi.json",
+}
+
+// Server is the API server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	rdb     *redis.Client
+	app     *fiber.App
+	stats   Stats
+	metrics *httpMetrics
+	known   map[string]bool
+
+	lastNS     atomic.Pointer[string]
+	cache      atomic.Pointer[cachedBody]
+	fastFlight flight
+
+	sourcesMu sync.Mutex
+	sources   []func(io.Writer)
+
+	lastLog   atomic.Int64  // Unix ns of the last rate-limited log line
+	keepAlive time.Duration // keep-alive period of /stats/stream
+
+	done      chan struct{}
+	closeOnce sync.Once
+	addr      atomic.Pointer[net.TCPAddr]
+}
+
+// New validates cfg and returns a server; it does not contact Redis (a Redis
+// that is down makes requests answer 503 until it comes back).
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("api config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts, err := cfg.Redis.Options()
+	if err != nil {
+		return nil, err
+	}
+	opts.ContextTimeoutEnabled = true
+	opts.DialTimeout = cfg.RedisTimeout
+	opts.ReadTimeout = cfg.RedisTimeout
+	opts.WriteTimeout = cfg.RedisTimeout
+	opts.PoolTimeout = cfg.RedisTimeout
+	// A refused connection should fail the request quickly rather than use its
+	// whole deadline on dial retries; go-redis keeps probing in the background and
+	// requests succeed again as soon as Redis is back.
+	opts.DialerRetries = 2
+	opts.DialerRetryTimeout = 50 * time.Millisecond
+	s := &Server{
+		cfg:     cfg,
+		log:     log.With("component", "api"),
+		rdb:     redis.NewClient(opts),
+		metrics: newHTTPMetrics(routes),
+		known:   map[string]bool{},
+		done:    make(chan struct{}),
+
+		keepAlive: keepAliveEvery,
+	}
+	for _, r := range routes {
+		s.known[r] = true
+	}
+	s.app = s.newApp()
+	return s, nil
+}
+
+func (s *Server) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "wikiflow",
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		ReadBufferSize:        8192,
+	})
+	app.Use(s.measure)
+	app.Use(recover.New(recover.Config{
+		EnableStackTrace: true,
+		StackTraceHandler: func(c *fiber.Ctx, e any) {
+			s.log.Error("panic in handler", "path", c.Path(), "panic", fmt.Sprint(e))
+		},
+	}))
+	if len(s.cfg.CORSOrigins) > 0 {
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(s.cfg.CORSOrigins, ","),
+			AllowMethods:  "GET,HEAD,OPTIONS",
+			ExposeHeaders: "ETag",
+			MaxAge:        600,
+		}))
+	}
+	timed := func(h fiber.Handler) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+			defer cancel()
+			c.SetUserContext(ctx)
+			return h(c)
+		}
+	}
+	app.Get("/stats", timed(s.handleStats))
+	app.Get("/stats/timeseries", timed(s.handleTimeseries))
+	app.Get("/stats/top/pages", timed(s.handleTopPages))
+	app.Get("/stats/top/editors", timed(s.handleTopEditors))
+	app.Get("/stats/stream", s.handleStream)
+	app.Get("/healthz", s.handleHealth)
+	app.Get("/readyz", timed(s.handleReady))
+	app.Get("/metrics", s.handleMetrics)
+	app.Get("/openapi.json", s.handleOpenAPI)
+	return app
+}
+
+// App returns the fiber application (for tests: app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Addr returns the address Run listens on, or nil before it listens.
+func (s *Server) Addr() net.Addr {
+	if a := s.addr.Load(); a != nil {
+		return a
+	}
+	return nil
+}
+
+// Run listens on Config.Addr and serves until ctx is cancelled, then stops
+// accepting, ends the open streams, waits for requests in flight (up to 10 s)
+// and closes the Redis client. It returns nil after a shutdown caused by ctx.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.addr.Store(a)
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "redis", s.cfg.Redis.URL, "base", s.cfg.Base)
+	served := make(chan error, 1)
+	go func() { served <- s.app.Listener(ln) }()
+	select {
+	case err := <-served:
+		s.Close()
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	s.stopStreams()
+	err = s.app.ShutdownWithTimeout(shutdownTimeout)
+	<-served
+	s.Close()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) stopStreams() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+}
+
+// Close ends the open streams and closes the Redis client. Run calls it; tests
+// that use only App call it themselves.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.stopStreams()
+		err = s.rdb.Close()
+	})
+	return err
+}
+
+// redisCtx returns the context of a request's Redis work: the request's context
+// with the Redis deadline.
+func (s *Server) redisCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), s.cfg.RedisTimeout)
+}
+
+// sendJSON sends a JSON body with its ETag, or 304 when the client has it.
+func (s *Server) sendJSON(c *fiber.Ctx, body []byte, etag string) error {
+	if etag == "" {
+		etag = etagOf(body)
+	}
+	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
+		c.Status(fiber.StatusNotModified)
+		return nil
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
+}
+
+// logLimited logs a warning at most once every 5 s (for failures that repeat on
+// every request while Redis is down).
+func (s *Server) logLimited(msg string, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastLog.Load()
+	if now-last < int64(5*time.Second) || !s.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, "err", err, "redis_failures", s.stats.RedisFailures.Load())
+}
+
+// handleHealth serves GET /healthz.
+func (s *Server) handleHealth(c *fiber.Ctx) error {
+	return s.sendJSON(c, []byte(`{"status":"ok"}`), "")
+}
+
+// handleReady serves GET /readyz: ready when Redis answers within 500 ms and the
+// projection was updated within MaxStaleness.
+func (s *Server) handleReady(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), min(readyTimeout, s.cfg.RedisTimeout))
+	defer cancel()
+	h, _, err := s.readHead(ctx, false)
+	var reasons []string
+	if err != nil {
+		reasons = append(reasons, "redis: "+err.Error())
+	} else if s.cfg.MaxStaleness > 0 {
+		switch {
+		case !h.meta.hasUpdated:
+			reasons = append(reasons, "projection "+h.keys.NS+" was never updated (no "+h.keys.Meta()+" "+"updated_ms)")
+		default:
+			age := time.Since(time.UnixMilli(h.meta.updatedMs))
+			if age > s.cfg.MaxStaleness {
+				reasons = append(reasons, fmt.Sprintf("projection %s last updated %s ago (max-staleness %s)", h.keys.NS, age.Round(time.Second), s.cfg.MaxStaleness))
+			}
+		}
+	}
+	if len(reasons) > 0 {
+		b := []byte(`{"status":"not ready","reasons":[`)
+		for i, r := range reasons {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, r)
+		}
+		b = append(b, "],"...)
+		e := appendError(nil, &apiError{Status: fiber.StatusServiceUnavailable, Code: codeUnavailable, Message: strings.Join(reasons, "; ")})
+		b = append(b, e[1:]...)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		c.Status(fiber.StatusServiceUnavailable)
+		return c.Send(b)
+	}
+	b := []byte(`{"status":"ready","redis":"ok","namespace":`)
+	b = appendString(b, h.keys.NS)
+	b = append(b, `,"freshness_seconds":`...)
+	if h.meta.hasUpdated {
+		b = appendFloat(b, freshness(time.Now(), h.meta.updatedMs))
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, '}')
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return s.sendJSON(c, b, "")
+}
