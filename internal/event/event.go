@@ -97,7 +97,7 @@ func (e *Event) EditorKind() string {
 		return EditorAnonymous
 	case strings.HasPrefix(e.User, "~"):
 		return EditorTemporary
-	case net.ParseIP(e.User) != nil:
+	case looksLikeIP(e.User) && net.ParseIP(e.User) != nil:
 		return EditorAnonymous
 	default:
 		return EditorRegistered
@@ -133,6 +133,18 @@ func Token(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// looksLikeIP reports whether s holds only the characters of an IPv4 or IPv6
+// address, a cheap test before parsing it.
+func looksLikeIP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return len(s) >= 2
 }
 
 func tokenByte(c byte) bool {

@@ -60,6 +60,9 @@ const (
 	KindEditors Kind = "editors"
 	// KindUsers is a HyperLogLog of user names (minute and hour buckets only).
 	KindUsers Kind = "users"
+	// KindDomain is a hash domain -> count (all-time bucket only): the namespace's
+	// own copy of the legacy hash, copied over it when a rebuild switches the pointer.
+	KindDomain Kind = "domain"
 )
 
 // Meta hash fields.

@@ -1,0 +1,690 @@
+// Package aggregate is the stage that counts the events of the JetStream stream into
+// the Redis projection (internal/projection), exactly once.
+//
+// Exactly once rests on one invariant: a message is acknowledged only after its
+// effect is in Redis, and Redis records, atomically with that effect, the stream
+// sequence up to which this consumer has applied (its watermark W). Everything else
+// is making sure that each apply covers exactly the messages after W:
+//
+//  1. A durable pull consumer (explicit ack, the filter subject, AckWait,
+//     MaxAckPending 4×BatchSize, unlimited redeliveries, DeliverAll) is created if
+//     missing.
+//  2. The current namespace (the projection pointer) and W are read from Redis and
+//     compared with the consumer's ack floor. Acks follow applies, so the floor
+//     never passes W unless Redis lost data (restarted without its AOF, flushed):
+//     then the consumer is deleted and recreated to deliver from W+1 (everything
+//     when W is 0), so the lost range is replayed. W above the floor is normal
+//     (acks lost after an apply): those messages come back and are skipped.
+//  3. Fetch up to BatchSize messages and sort them by stream sequence. Messages at
+//     or below W were applied already: they are acked (double ack) and dropped.
+//     The rest is applied only as a contiguous run starting right after W: a
+//     message with sequence S follows P when S == P+1, or when it is the stream's
+//     first message at or after P+1 on the filter subject (asked of the stream
+//     with GetMsg(P+1, subject) only when S != P+1; two first deliveries with
+//     consecutive consumer sequences follow each other by construction, which
+//     spares that question inside a batch of a filtered consumer). When no
+//     message follows W, the one that does is most often being applied by another
+//     instance right now, so W is polled for a short while (at most AckWait/4,
+//     2s) before giving up; if W does not reach the messages in hand, they are
+//     nakked with a short delay (they come back in order later) and step 2 runs
+//     again, which also notices a namespace switch or lost Redis data. Without
+//     that short wait, instances sharing a consumer would scatter the stream
+//     between them and apply a few messages at a time.
+//  4. The run's events are parsed once (event.Parse), summed into a
+//     projection.Delta and applied by Store.Apply(ns, consumer, prevSeq=W,
+//     lastSeq=last of the run): one Lua script that checks the namespace,
+//     compares-and-sets W and applies the counts, all or nothing. Applied: W
+//     becomes lastSeq and every message of the run is acked (double ack), and
+//     the messages after the run, if any, are handled like a new batch. CAS
+//     conflict: another instance moved W; W takes the returned value and the run
+//     is handled again (a returned W below ours means Redis lost data: back to
+//     step 2). Stale namespace: a rebuild switched the pointer; the messages are
+//     nakked and step 2 runs again with the new namespace. Messages that fail to
+//     parse, and canaries, are logged and counted but still covered by the run's
+//     watermark and acked: they stay in the stream, so a rebuild sees them too.
+//  5. When NATS or Redis is unavailable the stage logs once per outage, backs off
+//     and retries; a message that has not been applied is never acked (it is
+//     kept in progress while Redis is retried). Run returns nil on cancellation,
+//     after finishing the batch in hand if Redis lets it.
+//
+// A redelivered batch, whatever its boundaries, therefore changes nothing twice:
+// its messages at or below W are skipped, the rest form a new run after W.
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/wire"
+)
+
+// Stats are the aggregate stage's counters.
+type Stats struct {
+	// Fetched counts messages fetched, redeliveries included.
+	Fetched atomic.Int64
+	// Applied counts events applied to the projection.
+	Applied atomic.Int64
+	// Batches counts successful applies (one per run).
+	Batches atomic.Int64
+	// Duplicates counts messages skipped because they were applied already.
+	Duplicates atomic.Int64
+	// OutOfOrder counts messages nakked because an earlier one was still pending.
+	OutOfOrder atomic.Int64
+	// Invalid counts messages that failed to parse (acked, not counted).
+	Invalid atomic.Int64
+	// Canaries counts canary events (acked, not counted).
+	Canaries atomic.Int64
+	// CASConflicts counts applies refused because another instance moved the
+	// watermark.
+	CASConflicts atomic.Int64
+	// NamespaceSwitches counts changes of the current namespace seen by the stage.
+	NamespaceSwitches atomic.Int64
+	// Recoveries counts consumer recreations after Redis lost data.
+	Recoveries atomic.Int64
+	// Errors counts failed NATS and Redis operations (each retried).
+	Errors atomic.Int64
+	// ApplyNanos is the total time spent in Store.Apply calls that succeeded.
+	ApplyNanos atomic.Int64
+	// ApplyCount is the number of Store.Apply calls that succeeded (any outcome).
+	ApplyCount atomic.Int64
+	// Pending is the consumer's count of messages not yet delivered (refreshed
+	// every few seconds).
+	Pending atomic.Int64
+	// AckPending is the consumer's count of messages delivered but not acked.
+	AckPending atomic.Int64
+	// LastSeq is the watermark: the last stream sequence applied.
+	LastSeq atomic.Int64
+	// FreshnessNanos is, for the last applied run, now minus the time ingest
+	// received its newest message (wire.HeaderNATSReceived); 0 when unknown.
+	FreshnessNanos atomic.Int64
+}
+
+// Aggregate is the aggregate stage.
+type Aggregate struct {
+	cfg   Config
+	log   *slog.Logger
+	stats Stats
+
+	// afterApply, when set (tests), runs after an apply succeeded and before the
+	// run is acked; an error ends Run with that error, as a crash would.
+	afterApply func(lastSeq uint64) error
+}
+
+// New returns the stage for cfg.
+func New(cfg Config, log *slog.Logger) (*Aggregate, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate")}, nil
+}
+
+// Stats returns the stage's counters.
+func (a *Aggregate) Stats() *Stats { return &a.stats }
+
+// Tuning that needs no flag.
+const (
+	nakDelay        = 50 * time.Millisecond
+	minBackoff      = 100 * time.Millisecond
+	maxBackoff      = 5 * time.Second
+	opTimeout       = 10 * time.Second
+	pendingInterval = 3 * time.Second
+	ackParallel     = 8
+	maxHold         = 2 * time.Second
+)
+
+// Run consumes until ctx is cancelled, then returns nil.
+func (a *Aggregate) Run(ctx context.Context) error {
+	nc, err := a.cfg.NATS.Connect("aggregate",
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				a.log.Warn("NATS disconnected, reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			a.log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted())
+		}))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	rdb, err := a.cfg.Redis.Client()
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	w := &worker{
+		Aggregate: a,
+		js:        js,
+		store:     projection.NewStore(rdb, a.cfg.Base),
+		delta:     projection.NewDelta(),
+		down:      map[string]time.Time{},
+	}
+	return w.run(ctx)
+}
+
+// errResetup asks the main loop to run setup again (not an outage).
+var errResetup = errors.New("setup again")
+
+// worker is one Run's state; it is used by one goroutine.
+type worker struct {
+	*Aggregate
+	js    jetstream.JetStream
+	store *projection.Store
+	delta *projection.Delta
+
+	stream jetstream.Stream
+	cons   jetstream.Consumer
+	ns     string
+	wm     uint64
+
+	down        map[string]time.Time // outages in progress, by what failed
+	lastPending time.Time
+	msgs        []item
+}
+
+// item is a fetched message with its metadata.
+type item struct {
+	m         jetstream.Msg
+	seq       uint64 // stream sequence
+	cseq      uint64 // consumer sequence
+	delivered uint64
+}
+
+func (w *worker) run(ctx context.Context) error {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		err := w.setup(ctx)
+		if err == nil {
+			backoff = minBackoff
+			err = w.loop(ctx)
+			if err == nil || ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, errResetup) {
+				continue
+			}
+			if errors.Is(err, errHook) {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.failed("consume", err)
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	return nil
+}
+
+// failed logs err once per outage of what.
+func (w *worker) failed(what string, err error) {
+	w.stats.Errors.Add(1)
+	if _, ok := w.down[what]; ok {
+		w.log.Debug(what+" still failing", "err", err)
+		return
+	}
+	w.down[what] = time.Now()
+	w.log.Warn(what+" failed, retrying with backoff", "err", err)
+}
+
+// healthy ends an outage of what.
+func (w *worker) healthy(what string) {
+	if since, ok := w.down[what]; ok {
+		delete(w.down, what)
+		w.log.Info(what+" works again", "after", time.Since(since).Round(time.Millisecond))
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// setup (re)binds the stream and consumer, reads the namespace and watermark, and
+// recreates the consumer from W+1 when Redis lost data.
+func (w *worker) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	stream, err := w.js.Stream(ctx, w.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
+	}
+	cons, err := w.ensureConsumer(ctx, stream)
+	if err != nil {
+		return err
+	}
+	ns, err := w.store.Current(ctx)
+	if err != nil {
+		return err
+	}
+	wm, err := w.store.Watermark(ctx, ns, w.cfg.Consumer)
+	if err != nil {
+		return err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s info: %w", w.cfg.Consumer, err)
+	}
+	if floor := info.AckFloor.Stream; wm < floor {
+		w.log.Warn("watermark in Redis is behind the consumer's ack floor: Redis lost data; replaying the lost range",
+			"namespace", ns, "watermark", wm, "ack_floor", floor)
+		if err := stream.DeleteConsumer(ctx, w.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("delete consumer %s: %w", w.cfg.Consumer, err)
+		}
+		cc := w.consumerConfig()
+		if wm > 0 {
+			cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cc.OptStartSeq = wm + 1
+		}
+		if cons, err = stream.CreateOrUpdateConsumer(ctx, cc); err != nil {
+			return fmt.Errorf("recreate consumer %s: %w", w.cfg.Consumer, err)
+		}
+		w.stats.Recoveries.Add(1)
+	}
+	if w.ns != "" && w.ns != ns {
+		w.stats.NamespaceSwitches.Add(1)
+		w.log.Info("projection namespace switched", "from", w.ns, "to", ns, "watermark", wm)
+	}
+	w.stream, w.cons, w.ns, w.wm = stream, cons, ns, wm
+	w.stats.LastSeq.Store(int64(wm))
+	w.setPending(info)
+	return nil
+}
+
+func (w *worker) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       w.cfg.Consumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: w.cfg.FilterSubject,
+		AckWait:       w.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * w.cfg.BatchSize,
+	}
+}
+
+// ensureConsumer returns the durable consumer, creating it or updating its
+// settings; an existing consumer keeps its deliver policy and start sequence.
+func (w *worker) ensureConsumer(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
+	cc := w.consumerConfig()
+	cons, err := stream.Consumer(ctx, w.cfg.Consumer)
+	switch {
+	case err == nil:
+		old := cons.CachedInfo().Config
+		if old.FilterSubject == cc.FilterSubject && old.AckWait == cc.AckWait &&
+			old.MaxAckPending == cc.MaxAckPending && old.AckPolicy == cc.AckPolicy && old.MaxDeliver == cc.MaxDeliver {
+			return cons, nil
+		}
+		if old.FilterSubject != cc.FilterSubject {
+			w.log.Warn("changing the consumer's filter subject; its watermark keeps counting from where it was",
+				"consumer", w.cfg.Consumer, "from", old.FilterSubject, "to", cc.FilterSubject)
+		}
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("consumer %s: %w", w.cfg.Consumer, err)
+	}
+	cons, err = stream.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", w.cfg.Consumer, err)
+	}
+	return cons, nil
+}
+
+func (w *worker) setPending(info *jetstream.ConsumerInfo) {
+	w.stats.Pending.Store(int64(info.NumPending))
+	w.stats.AckPending.Store(int64(info.NumAckPending))
+	w.lastPending = time.Now()
+}
+
+// loop fetches and handles batches until ctx is cancelled (nil) or an error asks
+// for setup again.
+func (w *worker) loop(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if time.Since(w.lastPending) > pendingInterval {
+			ictx, cancel := context.WithTimeout(ctx, opTimeout)
+			info, err := w.cons.Info(ictx)
+			cancel()
+			if err == nil {
+				w.setPending(info)
+			}
+		}
+		batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.MaxWait))
+		if err != nil {
+			return fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+		}
+		w.msgs = w.msgs[:0]
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				// Not a JetStream delivery; nothing to ack.
+				w.log.Warn("message without JetStream metadata dropped", "subject", m.Subject(), "err", err)
+				continue
+			}
+			w.msgs = append(w.msgs, item{m: m, seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, delivered: md.NumDelivered})
+		}
+		w.stats.Fetched.Add(int64(len(w.msgs)))
+		if len(w.msgs) > 0 {
+			if herr := w.handle(ctx, w.msgs); herr != nil {
+				return herr
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+		}
+		w.healthy("consume")
+	}
+	return nil
+}
+
+// handle applies what of items (one fetch) follows the watermark.
+func (w *worker) handle(ctx context.Context, items []item) error {
+	slices.SortFunc(items, func(a, b item) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	var holdUntil time.Time
+	for {
+		// Drop what is applied already (and a sequence delivered twice).
+		keep := items[:0]
+		var dups []jetstream.Msg
+		var prev uint64
+		for _, it := range items {
+			if it.seq <= w.wm || it.seq == prev {
+				dups = append(dups, it.m)
+				continue
+			}
+			prev = it.seq
+			keep = append(keep, it)
+		}
+		items = keep
+		if len(dups) > 0 {
+			w.stats.Duplicates.Add(int64(len(dups)))
+			w.ack(dups)
+		}
+		if len(items) == 0 {
+			return nil
+		}
+
+		n, err := w.contiguous(ctx, items)
+		if err != nil {
+			w.nak(items, 0)
+			return err
+		}
+		if n == 0 {
+			// The message after W is elsewhere: most often with another instance
+			// that is applying it right now. Wait a little for W to move before
+			// giving these back, so that instances relay in order instead of
+			// scattering the stream between them.
+			if holdUntil.IsZero() {
+				holdUntil = time.Now().Add(w.hold())
+			}
+			if w.waitWatermark(ctx, holdUntil) {
+				continue
+			}
+			w.stats.OutOfOrder.Add(int64(len(items)))
+			w.log.Debug("no message follows the watermark; nakked the batch", "watermark", w.wm,
+				"first", items[0].seq, "last", items[len(items)-1].seq, "messages", len(items))
+			w.nak(items, nakDelay)
+			// Stuck: resynchronise namespace, watermark and consumer (a rebuild
+			// may have switched the namespace, or Redis lost data).
+			return errResetup
+		}
+		run, rest := items[:n], items[n:]
+
+		last := run[len(run)-1].seq
+		res, err := w.apply(ctx, run, items)
+		if err != nil {
+			// Cancelled while Redis was unavailable: nothing applied, nothing acked.
+			w.nak(items, 0)
+			return err
+		}
+		switch res.Status {
+		case projection.Applied:
+			w.wm = last
+			w.stats.LastSeq.Store(int64(last))
+			if w.afterApply != nil {
+				if err := w.afterApply(last); err != nil {
+					return fmt.Errorf("%w: %v", errHook, err)
+				}
+			}
+			msgs := make([]jetstream.Msg, len(run))
+			for i, it := range run {
+				msgs[i] = it.m
+			}
+			w.ack(msgs)
+			// What is left starts after a gap: handled like a new batch.
+			items = rest
+		case projection.Conflict:
+			w.stats.CASConflicts.Add(1)
+			if res.Watermark < w.wm {
+				w.log.Warn("watermark in Redis went backwards: Redis lost data",
+					"namespace", w.ns, "watermark", res.Watermark, "expected", w.wm)
+				w.nak(items, 0)
+				return errResetup
+			}
+			w.log.Debug("watermark moved by another instance", "from", w.wm, "to", res.Watermark)
+			w.wm = res.Watermark
+			w.stats.LastSeq.Store(int64(res.Watermark))
+		case projection.Stale:
+			w.log.Info("projection namespace is no longer current", "namespace", w.ns, "current", res.Current)
+			w.nak(items, 0)
+			return errResetup
+		default:
+			return fmt.Errorf("apply: unexpected status %v", res.Status)
+		}
+	}
+}
+
+// hold is the longest handle waits, in all, for W to reach its messages.
+func (w *worker) hold() time.Duration {
+	return min(w.cfg.AckWait/4, maxHold)
+}
+
+// waitWatermark polls the watermark until it moves (true) or until deadline or
+// cancellation (false).
+func (w *worker) waitWatermark(ctx context.Context, deadline time.Time) bool {
+	poll := 5 * time.Millisecond
+	for time.Now().Before(deadline) {
+		if !sleep(ctx, poll) {
+			return false
+		}
+		poll = min(2*poll, 50*time.Millisecond)
+		wm, err := w.store.Watermark(ctx, w.ns, w.cfg.Consumer)
+		if err != nil {
+			return false
+		}
+		if wm > w.wm {
+			w.wm = wm
+			w.stats.LastSeq.Store(int64(wm))
+			return true
+		}
+		if wm < w.wm {
+			return false // Redis lost data: setup will see it
+		}
+	}
+	return false
+}
+
+// errHook marks the test hook's simulated crash.
+var errHook = errors.New("after-apply hook")
+
+// contiguous returns how many of items (sorted, all above W) form the run that
+// follows W without a gap.
+func (w *worker) contiguous(ctx context.Context, items []item) (int, error) {
+	p := w.wm
+	for i, it := range items {
+		next := it.seq == p+1
+		if !next && i > 0 {
+			prev := items[i-1]
+			next = it.delivered == 1 && prev.delivered == 1 && it.cseq == prev.cseq+1
+		}
+		if !next {
+			gctx, cancel := context.WithTimeout(ctx, opTimeout)
+			raw, err := w.stream.GetMsg(gctx, p+1, jetstream.WithGetMsgSubject(w.cfg.FilterSubject))
+			cancel()
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				return i, nil
+			case err != nil:
+				return i, fmt.Errorf("get first message after %d on %s: %w", p, w.cfg.FilterSubject, err)
+			}
+			if raw.Sequence != it.seq {
+				return i, nil
+			}
+		}
+		p = it.seq
+	}
+	return len(items), nil
+}
+
+// apply sums run into the delta and applies it, retrying while Redis is
+// unavailable; it returns an error only when ctx is cancelled meanwhile. held
+// (every message in hand) is kept in progress during retries.
+func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyResult, error) {
+	d := w.delta
+	d.Reset()
+	d.FirstSeq = run[0].seq
+	var invalid, canaries int64
+	for _, it := range run {
+		e, err := event.Parse(it.m.Data())
+		switch {
+		case errors.Is(err, event.ErrCanary):
+			canaries++
+		case err != nil:
+			invalid++
+			w.log.Warn("event dropped: cannot parse", "seq", it.seq, "subject", it.m.Subject(), "err", err)
+		default:
+			d.Add(&e)
+		}
+	}
+	last := run[len(run)-1]
+	backoff := minBackoff
+	for {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		start := time.Now()
+		res, err := w.store.Apply(actx, w.ns, w.cfg.Consumer, w.wm, last.seq, d)
+		cancel()
+		if err == nil {
+			w.healthy("redis apply")
+			w.stats.ApplyNanos.Add(int64(time.Since(start)))
+			w.stats.ApplyCount.Add(1)
+			if res.Status == projection.Applied {
+				w.stats.Batches.Add(1)
+				w.stats.Applied.Add(int64(d.Len()))
+				w.stats.Invalid.Add(invalid)
+				w.stats.Canaries.Add(canaries)
+				w.freshness(run)
+			}
+			return res, nil
+		}
+		w.failed("redis apply", err)
+		if !sleep(ctx, backoff) {
+			return res, ctx.Err()
+		}
+		backoff = min(2*backoff, maxBackoff)
+		for _, it := range held {
+			_ = it.m.InProgress()
+		}
+	}
+}
+
+// freshness records now minus the receive time of the run's newest message.
+func (w *worker) freshness(run []item) {
+	var newest int64
+	for _, it := range run {
+		h := it.m.Headers()
+		if h == nil {
+			continue
+		}
+		if v, err := strconv.ParseInt(h.Get(wire.HeaderNATSReceived), 10, 64); err == nil && v > newest {
+			newest = v
+		}
+	}
+	if newest > 0 {
+		w.stats.FreshnessNanos.Store(time.Now().UnixNano() - newest)
+	}
+}
+
+// ack double-acks msgs, a few at a time. A failed ack only means the message comes
+// back later and is skipped as a duplicate.
+func (w *worker) ack(msgs []jetstream.Msg) {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		failed  int
+		lastErr error
+	)
+	sem := make(chan struct{}, ackParallel)
+	for _, m := range msgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			defer cancel()
+			if err := m.DoubleAck(ctx); err != nil {
+				mu.Lock()
+				failed++
+				lastErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed > 0 {
+		w.failed("ack", fmt.Errorf("%d of %d acks failed (they will be redelivered and skipped): %w", failed, len(msgs), lastErr))
+		return
+	}
+	w.healthy("ack")
+}
+
+// nak asks for redelivery of items after delay (best effort: unacked messages are
+// redelivered after AckWait anyway).
+func (w *worker) nak(items []item, delay time.Duration) {
+	for _, it := range items {
+		var err error
+		if delay > 0 {
+			err = it.m.NakWithDelay(delay)
+		} else {
+			err = it.m.Nak()
+		}
+		if err != nil {
+			w.log.Debug("nak failed", "seq", it.seq, "err", err)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package projection
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/wikiflow/wikiflow/internal/event"
+)
+
+// Delta is the pre-aggregated effect of a batch of events on every counter of a
+// namespace: the all-time bucket, the event-time minute and hour buckets, the
+// newest event time and the number of events. Build it with Add, apply it with
+// (*Store).Apply, and Reset it to reuse its memory for the next batch. A Delta is
+// not safe for concurrent use.
+type Delta struct {
+	// FirstSeq is the stream sequence of the batch's first event when the caller
+	// knows it; Apply records it as the namespace's first_seq when that is unset
+	// (0 means prevSeq+1).
+	FirstSeq uint64
+
+	all     bucket
+	minutes map[int64]*bucket
+	hours   map[int64]*bucket
+	free    []*bucket
+	asOfMs  int64
+	n       int64
+
+	// encoding buffers, reused across batches
+	keys []string
+	args []any
+}
+
+// cubeKey is a KindCube field before it is joined into a string.
+type cubeKey struct {
+	domain, wiki, typ string
+	bot               bool
+}
+
+// pair is a "domain|x" member before it is joined into a string.
+type pair struct{ domain, x string }
+
+// bytesCount holds the bytes added and removed on one domain.
+type bytesCount struct{ added, removed int64 }
+
+// bucket holds the counters of one time bucket.
+type bucket struct {
+	cube    map[cubeKey]int64
+	ns      map[int]int64
+	editor  map[string]int64
+	minor   map[string]int64
+	bytes   map[string]bytesCount
+	domain  map[string]int64 // all-time bucket only
+	pages   map[pair]int64   // minute and hour buckets only
+	editors map[pair]int64   // minute and hour buckets only
+	users   map[string]struct{}
+}
+
+func newBucket() *bucket {
+	b := &bucket{}
+	b.init()
+	return b
+}
+
+func (b *bucket) init() {
+	b.cube = map[cubeKey]int64{}
+	b.ns = map[int]int64{}
+	b.editor = map[string]int64{}
+	b.minor = map[string]int64{}
+	b.bytes = map[string]bytesCount{}
+	b.domain = map[string]int64{}
+	b.pages = map[pair]int64{}
+	b.editors = map[pair]int64{}
+	b.users = map[string]struct{}{}
+}
+
+func (b *bucket) reset() {
+	clear(b.cube)
+	clear(b.ns)
+	clear(b.editor)
+	clear(b.minor)
+	clear(b.bytes)
+	clear(b.domain)
+	clear(b.pages)
+	clear(b.editors)
+	clear(b.users)
+}
+
+// add counts e in the bucket; detail adds the per-page and per-editor counters
+// kept only in time buckets, all the per-domain total kept only all time.
+func (b *bucket) add(e *event.Event, kind string, detail bool) {
+	b.cube[cubeKey{e.Domain, e.Wiki, e.Type, e.Bot}]++
+	b.ns[e.Namespace]++
+	b.editor[kind]++
+	if e.Minor {
+		b.minor[e.Domain]++
+	}
+	if d := e.Delta(); d != 0 {
+		c := b.bytes[e.Domain]
+		if d > 0 {
+			c.added += int64(d)
+		} else {
+			c.removed -= int64(d)
+		}
+		b.bytes[e.Domain] = c
+	}
+	if !detail {
+		b.domain[e.Domain]++
+		return
+	}
+	if e.Title != "" {
+		b.pages[pair{e.Domain, e.Title}]++
+	}
+	if e.User != "" {
+		b.editors[pair{e.Domain, e.User}]++
+		b.users[e.User] = struct{}{}
+	}
+}
+
+// NewDelta returns an empty Delta.
+func NewDelta() *Delta {
+	d := &Delta{}
+	d.init()
+	return d
+}
+
+func (d *Delta) init() {
+	if d.minutes == nil {
+		d.all.init()
+		d.minutes = map[int64]*bucket{}
+		d.hours = map[int64]*bucket{}
+	}
+}
+
+func (d *Delta) bucketIn(m map[int64]*bucket, n int64) *bucket {
+	b := m[n]
+	if b == nil {
+		if k := len(d.free); k > 0 {
+			b = d.free[k-1]
+			d.free = d.free[:k-1]
+		} else {
+			b = newBucket()
+		}
+		m[n] = b
+	}
+	return b
+}
+
+// Add counts one event: in the all-time bucket and in the buckets of its
+// event-time minute and hour. Page counts skip events without a title; editor
+// counts and the unique-editor sketch skip events without a user.
+func (d *Delta) Add(e *event.Event) {
+	d.init()
+	kind := e.EditorKind()
+	d.all.add(e, kind, false)
+	sec := e.Time.Unix()
+	d.bucketIn(d.minutes, sec/60).add(e, kind, true)
+	d.bucketIn(d.hours, sec/3600).add(e, kind, true)
+	if ms := e.Time.UnixMilli(); ms > d.asOfMs {
+		d.asOfMs = ms
+	}
+	d.n++
+}
+
+// Len returns the number of events added since the last Reset.
+func (d *Delta) Len() int { return int(d.n) }
+
+// AsOf returns the newest event time added (zero when the Delta is empty).
+func (d *Delta) AsOf() time.Time {
+	if d.n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(d.asOfMs).UTC()
+}
+
+// Reset empties the Delta, keeping its memory for the next batch.
+func (d *Delta) Reset() {
+	d.init()
+	d.all.reset()
+	for n, b := range d.minutes {
+		b.reset()
+		d.free = append(d.free, b)
+		delete(d.minutes, n)
+	}
+	for n, b := range d.hours {
+		b.reset()
+		d.free = append(d.free, b)
+		delete(d.hours, n)
+	}
+	d.asOfMs = 0
+	d.n = 0
+	d.FirstSeq = 0
+	clear(d.keys)
+	d.keys = d.keys[:0]
+	clear(d.args)
+	d.args = d.args[:0]
+}
+
+// Operation codes of the apply script's groups (see applySource).
+const (
+	opHash   = "h" // HINCRBY field value
+	opDomain = "d" // HINCRBY field value, mirrored into the legacy hash when current
+	opZSet   = "z" // ZINCRBY value member
+	opHLL    = "p" // PFADD members
+)
+
+// encode appends the delta's counter keys to keys (their KEYS indexes follow the
+// fixed keys already there) and its groups to args, in the apply script's format.
+func (d *Delta) encode(k Keys, keys []string, args []any) ([]string, []any) {
+	d.init()
+	keys, args = d.all.encode(keys, args, func(kind Kind) string { return k.All(kind) }, 0, 0, false)
+	minTTL, pagesTTL, hourTTL := secs(MinuteTTL), secs(MinutePagesTTL), secs(HourTTL)
+	for n, b := range d.minutes {
+		keys, args = b.encode(keys, args, func(kind Kind) string { return k.MinuteN(kind, n) }, minTTL, pagesTTL, true)
+	}
+	for n, b := range d.hours {
+		keys, args = b.encode(keys, args, func(kind Kind) string { return k.HourN(kind, n) }, hourTTL, hourTTL, true)
+	}
+	return keys, args
+}
+
+func secs(d time.Duration) int64 { return int64(d / time.Second) }
+
+// group appends a group header for key and returns the new slices.
+func group(keys []string, args []any, key, op string, ttl int64, n int) ([]string, []any) {
+	keys = append(keys, key)
+	return keys, append(args, len(keys), op, ttl, n)
+}
+
+func (b *bucket) encode(keys []string, args []any, name func(Kind) string, ttl, detailTTL int64, detail bool) ([]string, []any) {
+	if len(b.cube) > 0 {
+		keys, args = group(keys, args, name(KindCube), opHash, ttl, len(b.cube))
+		for c, v := range b.cube {
+			args = append(args, CubeField(c.domain, c.wiki, c.typ, c.bot), v)
+		}
+	}
+	if len(b.ns) > 0 {
+		keys, args = group(keys, args, name(KindNamespace), opHash, ttl, len(b.ns))
+		for ns, v := range b.ns {
+			args = append(args, strconv.Itoa(ns), v)
+		}
+	}
+	if len(b.editor) > 0 {
+		keys, args = group(keys, args, name(KindEditor), opHash, ttl, len(b.editor))
+		for f, v := range b.editor {
+			args = append(args, f, v)
+		}
+	}
+	if len(b.minor) > 0 {
+		keys, args = group(keys, args, name(KindMinor), opHash, ttl, len(b.minor))
+		for f, v := range b.minor {
+			args = append(args, f, v)
+		}
+	}
+	if len(b.bytes) > 0 {
+		n := 0
+		for _, c := range b.bytes {
+			if c.added != 0 {
+				n++
+			}
+			if c.removed != 0 {
+				n++
+			}
+		}
+		keys, args = group(keys, args, name(KindBytes), opHash, ttl, n)
+		for dom, c := range b.bytes {
+			if c.added != 0 {
+				args = append(args, dom+FieldSep+"added", c.added)
+			}
+			if c.removed != 0 {
+				args = append(args, dom+FieldSep+"removed", c.removed)
+			}
+		}
+	}
+	if !detail {
+		if len(b.domain) > 0 {
+			keys, args = group(keys, args, name(KindDomain), opDomain, 0, len(b.domain))
+			for f, v := range b.domain {
+				args = append(args, f, v)
+			}
+		}
+		return keys, args
+	}
+	if len(b.pages) > 0 {
+		keys, args = group(keys, args, name(KindPages), opZSet, detailTTL, len(b.pages))
+		for p, v := range b.pages {
+			args = append(args, p.domain+FieldSep+p.x, v)
+		}
+	}
+	if len(b.editors) > 0 {
+		keys, args = group(keys, args, name(KindEditors), opZSet, detailTTL, len(b.editors))
+		for p, v := range b.editors {
+			args = append(args, p.domain+FieldSep+p.x, v)
+		}
+	}
+	if len(b.users) > 0 {
+		keys, args = group(keys, args, name(KindUsers), opHLL, detailTTL, len(b.users))
+		for u := range b.users {
+			args = append(args, u)
+		}
+	}
+	return keys, args
+}

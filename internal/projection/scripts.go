@@ -1,0 +1,192 @@
+package projection
+
+import "strings"
+
+// Results of the apply script (first element of its reply).
+const (
+	applyOK       = 1 // {1, lastSeq}
+	applyConflict = 2 // {2, current watermark}
+	applyStale    = 3 // {3, current namespace}
+)
+
+// Fixed KEYS and ARGV of the apply script.
+const (
+	applyFixedKeys = 4  // pointer, watermarks, meta, legacy
+	applyFixedArgs = 10 // see applySource
+)
+
+// applySource is the apply script. It validates everything before its first write,
+// so that an invalid call is refused without changing anything, then checks the
+// namespace, compares-and-sets the consumer's watermark and applies the delta.
+//
+// KEYS:
+//
+//	1 pointer   2 watermarks hash   3 meta hash   4 legacy hash   5.. counter keys
+//
+// ARGV:
+//
+//	1 namespace           2 default namespace (a missing pointer means this one)
+//	3 consumer            4 prevSeq (expected watermark; missing watermark = 0)
+//	5 lastSeq             6 now (Unix ms, becomes updated_ms)
+//	7 as_of (Unix ms of the newest event, 0 = none)
+//	8 events in the batch 9 first stream sequence of the batch (0 = none)
+//	10 "1" to require that the namespace is current, "0" to apply to any namespace
+//	11.. groups, one after the other, each:
+//	     <key index into KEYS, >= 5> <op> <ttl seconds, 0 = none> <n> <n items>
+//	   where op is
+//	     h  HINCRBY: items are field value pairs
+//	     d  like h, and also HINCRBY into the legacy hash when the namespace is current
+//	     z  ZINCRBY: items are member increment pairs
+//	     p  PFADD: items are single members
+//	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes.
+//
+// Sequences and counts are canonical decimal integers (no sign, no leading zero);
+// increments are canonical signed integers of at most 18 digits, so that neither
+// Lua's numbers nor Redis's parser can round or refuse them halfway.
+//
+// Reply: {1, lastSeq} applied; {2, watermark} the watermark is not prevSeq, nothing
+// changed; {3, namespace} the namespace is not current (and ARGV[10] is "1"),
+// nothing changed; an error reply "ERR wikiflow apply: ..." for invalid input,
+// nothing changed.
+var applySource = strings.NewReplacer(
+	"@AS_OF@", MetaAsOf,
+	"@UPDATED@", MetaUpdated,
+	"@EVENTS@", MetaEvents,
+	"@FIRST_SEQ@", MetaFirstSeq,
+).Replace(`
+local function fail(msg) return redis.error_reply('ERR wikiflow apply: ' .. msg) end
+local function uint(s)
+  return type(s) == 'string' and #s <= 19 and (s == '0' or string.match(s, '^[1-9]%d*$') ~= nil)
+end
+local function small(s)
+  return type(s) == 'string' and #s <= 9 and (s == '0' or string.match(s, '^[1-9]%d*$') ~= nil)
+end
+local function int(s)
+  return type(s) == 'string' and #s <= 19 and (s == '0' or string.match(s, '^-?[1-9]%d*$') ~= nil)
+end
+local function less(a, b) -- canonical unsigned decimals
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+
+local nk, na = #KEYS, #ARGV
+if nk < 4 then return fail('need at least 4 keys') end
+if na < 10 then return fail('need at least 10 arguments') end
+local ns, defns, consumer = ARGV[1], ARGV[2], ARGV[3]
+local prev, last, now, asof, events, first = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+if ns == '' or defns == '' or consumer == '' then return fail('empty namespace or consumer') end
+if not (uint(prev) and uint(last) and uint(now) and uint(asof) and uint(events) and uint(first)) then
+  return fail('sequences, times and counts must be unsigned integers')
+end
+if less(last, prev) then return fail('lastSeq below prevSeq') end
+if #asof > 15 or #now > 15 then return fail('time out of range') end
+if ARGV[10] ~= '0' and ARGV[10] ~= '1' then return fail('require-current flag must be 0 or 1') end
+
+local want = {[1] = 'string', [2] = 'hash', [3] = 'hash', [4] = 'hash'}
+local types = {h = 'hash', d = 'hash', z = 'zset', p = 'string'}
+local groups = {}
+local i = 11
+while i <= na do
+  if i + 3 > na then return fail('truncated group header at argument ' .. i) end
+  local ki, op, ttl, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if not (small(ki) and small(ttl) and small(n)) then return fail('bad group header at argument ' .. i) end
+  ki, ttl, n = tonumber(ki), tonumber(ttl), tonumber(n)
+  if ki <= 4 or ki > nk then return fail('key index out of range at argument ' .. i) end
+  local t = types[op]
+  if not t then return fail('unknown op at argument ' .. (i + 1)) end
+  local width = 2
+  if op == 'p' then width = 1 end
+  local from, to = i + 4, i + 3 + n * width
+  if to > na then return fail('truncated group at argument ' .. i) end
+  if width == 2 then
+    for j = from + 1, to, 2 do
+      if not int(ARGV[j]) then return fail('increment is not an integer at argument ' .. j) end
+    end
+  end
+  if want[ki] and want[ki] ~= t then return fail('key ' .. ki .. ' used with two types') end
+  want[ki] = t
+  groups[#groups + 1] = {ki, op, ttl, from, to}
+  i = to + 1
+end
+for ki, t in pairs(want) do
+  local got = redis.call('TYPE', KEYS[ki])['ok']
+  if got ~= 'none' and got ~= t then return fail('key ' .. KEYS[ki] .. ' holds a ' .. got .. ', not a ' .. t) end
+end
+local oldasof = redis.call('HGET', KEYS[3], '@AS_OF@')
+if oldasof and not uint(oldasof) then return fail('meta @AS_OF@ is not an integer') end
+local oldevents = redis.call('HGET', KEYS[3], '@EVENTS@')
+if oldevents and not int(oldevents) then return fail('meta @EVENTS@ is not an integer') end
+
+local cur = redis.call('GET', KEYS[1])
+if not cur then cur = defns end
+if ARGV[10] == '1' and cur ~= ns then return {3, cur} end
+local wm = redis.call('HGET', KEYS[2], consumer)
+if not wm then wm = '0' end
+if wm ~= prev then return {2, wm} end
+
+local mirror = (cur == ns)
+for _, g in ipairs(groups) do
+  local key, op, ttl, from, to = KEYS[g[1]], g[2], g[3], g[4], g[5]
+  if op == 'p' then
+    local j = from
+    while j <= to do
+      local k = math.min(j + 199, to)
+      redis.call('PFADD', key, unpack(ARGV, j, k))
+      j = k + 1
+    end
+  elseif op == 'z' then
+    for j = from, to, 2 do redis.call('ZINCRBY', key, ARGV[j + 1], ARGV[j]) end
+  else
+    for j = from, to, 2 do redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) end
+    if op == 'd' and mirror then
+      for j = from, to, 2 do redis.call('HINCRBY', KEYS[4], ARGV[j], ARGV[j + 1]) end
+    end
+  end
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+
+if asof ~= '0' and (not oldasof or less(oldasof, asof)) then
+  redis.call('HSET', KEYS[3], '@AS_OF@', asof)
+end
+redis.call('HSET', KEYS[3], '@UPDATED@', now)
+redis.call('HINCRBY', KEYS[3], '@EVENTS@', events)
+if first ~= '0' then redis.call('HSETNX', KEYS[3], '@FIRST_SEQ@', first) end
+redis.call('HSET', KEYS[2], consumer, last)
+return {1, last}
+`)
+
+// Results of the switch script.
+const (
+	switchOK          = 1 // {1}
+	switchStale       = 2 // {2, current namespace}
+	switchNotCaughtUp = 3 // {3, consumer, watermark in from, watermark in to}
+)
+
+// switchSource is the switch script.
+//
+// KEYS: 1 pointer, 2 watermarks of from, 3 watermarks of to, 4 legacy hash,
+// 5 the all-time domain hash of to.
+// ARGV: 1 from, 2 to, 3 default namespace, 4.. consumers.
+//
+// It changes nothing unless the pointer names from (missing = default) and every
+// consumer's watermark is the same in both namespaces (missing = 0). Then it
+// replaces the legacy hash by a copy of to's domain hash (COPY ... REPLACE, or DEL
+// when to has none) and points the pointer at to. COPY runs before any other write,
+// so on a Redis without COPY the script fails having changed nothing.
+const switchSource = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then cur = ARGV[3] end
+if cur ~= ARGV[1] then return {2, cur} end
+for i = 4, #ARGV do
+  local a = redis.call('HGET', KEYS[2], ARGV[i]) or '0'
+  local b = redis.call('HGET', KEYS[3], ARGV[i]) or '0'
+  if a ~= b then return {3, ARGV[i], a, b} end
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('COPY', KEYS[5], KEYS[4], 'REPLACE')
+else
+  redis.call('DEL', KEYS[4])
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return {1}
+`

@@ -1,0 +1,336 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Client is what a Store needs from Redis; *redis.Client, *redis.ClusterClient and
+// redis.UniversalClient satisfy it.
+type Client interface {
+	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
+	HGet(ctx context.Context, key, field string) *redis.StringCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
+	Unlink(ctx context.Context, keys ...string) *redis.IntCmd
+}
+
+// Store writes and reads the projection namespaces under one base name. It is safe
+// for concurrent use; a Delta passed to it is not.
+type Store struct {
+	c            Client
+	base         string
+	applyScript  *redis.Script
+	switchScript *redis.Script
+}
+
+// NewStore returns a Store over c for the base name base (wire.DefaultHash in
+// production).
+func NewStore(c Client, base string) *Store {
+	return &Store{c: c, base: base, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource)}
+}
+
+// Keys returns the keys of namespace ns.
+func (s *Store) Keys(ns string) Keys { return New(s.base, ns) }
+
+// ApplyStatus says what Apply did.
+type ApplyStatus int
+
+// Apply outcomes.
+const (
+	// Applied: the delta was applied and the watermark is now lastSeq.
+	Applied ApplyStatus = iota + 1
+	// Conflict: the consumer's watermark was not prevSeq; nothing changed and
+	// ApplyResult.Watermark holds the current watermark.
+	Conflict
+	// Stale: the namespace is no longer the current one; nothing changed and
+	// ApplyResult.Current names the current namespace.
+	Stale
+)
+
+// String names the status.
+func (s ApplyStatus) String() string {
+	switch s {
+	case Applied:
+		return "applied"
+	case Conflict:
+		return "conflict"
+	case Stale:
+		return "stale namespace"
+	}
+	return "ApplyStatus(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ApplyResult is the outcome of Apply.
+type ApplyResult struct {
+	// Status says whether the delta was applied.
+	Status ApplyStatus
+	// Watermark is the consumer's watermark after the call: lastSeq when
+	// applied, the unchanged current value on a conflict.
+	Watermark uint64
+	// Current is the current namespace when Status is Stale.
+	Current string
+}
+
+// Apply applies d to namespace ns as consumer's batch (prevSeq, lastSeq], in one
+// script call that changes everything or nothing: only when ns is the current
+// namespace (else Stale) and the consumer's watermark equals prevSeq (else
+// Conflict). The legacy hash is incremented too, since ns is current.
+func (s *Store) Apply(ctx context.Context, ns, consumer string, prevSeq, lastSeq uint64, d *Delta) (ApplyResult, error) {
+	return s.run(ctx, ns, consumer, prevSeq, lastSeq, d, true)
+}
+
+// ApplyStandby is Apply for a namespace that need not be current, such as one a
+// rebuild is filling: it skips the namespace check and increments the legacy hash
+// only if ns happens to be current.
+func (s *Store) ApplyStandby(ctx context.Context, ns, consumer string, prevSeq, lastSeq uint64, d *Delta) (ApplyResult, error) {
+	return s.run(ctx, ns, consumer, prevSeq, lastSeq, d, false)
+}
+
+func (s *Store) run(ctx context.Context, ns, consumer string, prevSeq, lastSeq uint64, d *Delta, requireCurrent bool) (ApplyResult, error) {
+	if ns == "" || consumer == "" {
+		return ApplyResult{}, errors.New("apply: empty namespace or consumer name")
+	}
+	if lastSeq < prevSeq {
+		return ApplyResult{}, fmt.Errorf("apply: lastSeq %d below prevSeq %d", lastSeq, prevSeq)
+	}
+	k := s.Keys(ns)
+	first := d.FirstSeq
+	if first == 0 && d.n > 0 {
+		first = prevSeq + 1
+	}
+	req := "0"
+	if requireCurrent {
+		req = "1"
+	}
+	keys := append(d.keys[:0], k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy())
+	args := append(d.args[:0], ns, DefaultNamespace, consumer,
+		strconv.FormatUint(prevSeq, 10), strconv.FormatUint(lastSeq, 10),
+		strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.FormatInt(d.asOfMs, 10),
+		strconv.FormatInt(d.n, 10), strconv.FormatUint(first, 10), req)
+	keys, args = d.encode(k, keys, args)
+	d.keys, d.args = keys, args
+	v, err := s.applyScript.Run(ctx, s.c, keys, args...).Slice()
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply to %s as %s (%d,%d]: %w", ns, consumer, prevSeq, lastSeq, err)
+	}
+	return parseApply(v)
+}
+
+func parseApply(v []any) (ApplyResult, error) {
+	if len(v) != 2 {
+		return ApplyResult{}, fmt.Errorf("apply: unexpected reply %v", v)
+	}
+	code, _ := v[0].(int64)
+	val, _ := v[1].(string)
+	switch code {
+	case applyOK, applyConflict:
+		w, err := strconv.ParseUint(val, 10, 64)
+		if err != nil {
+			return ApplyResult{}, fmt.Errorf("apply: watermark %q is not a sequence", val)
+		}
+		st := Applied
+		if code == applyConflict {
+			st = Conflict
+		}
+		return ApplyResult{Status: st, Watermark: w}, nil
+	case applyStale:
+		return ApplyResult{Status: Stale, Current: val}, nil
+	}
+	return ApplyResult{}, fmt.Errorf("apply: unexpected reply %v", v)
+}
+
+// Watermark returns the last stream sequence consumer applied to namespace ns (0
+// when none).
+func (s *Store) Watermark(ctx context.Context, ns, consumer string) (uint64, error) {
+	v, err := s.c.HGet(ctx, s.Keys(ns).Watermarks(), consumer).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read watermark of %s in %s: %w", consumer, ns, err)
+	}
+	w, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("watermark of %s in %s: %q is not a sequence", consumer, ns, v)
+	}
+	return w, nil
+}
+
+// Current returns the namespace the pointer names (DefaultNamespace when unset).
+func (s *Store) Current(ctx context.Context) (string, error) {
+	v, err := s.c.Get(ctx, s.Keys("").Pointer()).Result()
+	if errors.Is(err, redis.Nil) {
+		return DefaultNamespace, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read current namespace: %w", err)
+	}
+	return v, nil
+}
+
+// Meta is a namespace's metadata hash.
+type Meta struct {
+	// AsOf is the newest event time applied (zero when none).
+	AsOf time.Time
+	// Updated is the wall-clock time of the last apply (zero when none).
+	Updated time.Time
+	// Events is the number of events applied.
+	Events int64
+	// FirstSeq is the first stream sequence applied (0 when none).
+	FirstSeq uint64
+	// Fields is the whole hash, including fields other writers set.
+	Fields map[string]string
+}
+
+// Meta reads namespace ns's metadata.
+func (s *Store) Meta(ctx context.Context, ns string) (Meta, error) {
+	f, err := s.c.HGetAll(ctx, s.Keys(ns).Meta()).Result()
+	if err != nil {
+		return Meta{}, fmt.Errorf("read meta of %s: %w", ns, err)
+	}
+	m := Meta{Fields: f}
+	ms := func(name string) time.Time {
+		if v, err := strconv.ParseInt(f[name], 10, 64); err == nil && v > 0 {
+			return time.UnixMilli(v).UTC()
+		}
+		return time.Time{}
+	}
+	m.AsOf = ms(MetaAsOf)
+	m.Updated = ms(MetaUpdated)
+	m.Events, _ = strconv.ParseInt(f[MetaEvents], 10, 64)
+	m.FirstSeq, _ = strconv.ParseUint(f[MetaFirstSeq], 10, 64)
+	return m, nil
+}
+
+// ErrNotCaughtUp is matched (errors.Is) by the *NotCaughtUpError Switch returns
+// when a consumer's watermarks differ between the two namespaces.
+var ErrNotCaughtUp = errors.New("namespace not caught up")
+
+// ErrStaleNamespace is returned (wrapped) by Switch when the pointer no longer
+// names the namespace to switch from.
+var ErrStaleNamespace = errors.New("namespace is not current")
+
+// ErrCurrentNamespace is returned by Drop for the current namespace.
+var ErrCurrentNamespace = errors.New("namespace is current")
+
+// NotCaughtUpError reports a consumer whose watermark in the target namespace
+// differs from its watermark in the current one.
+type NotCaughtUpError struct {
+	// Consumer is the consumer name.
+	Consumer string
+	// From and To are its watermarks in the current and the target namespace.
+	From, To uint64
+}
+
+// Error describes the difference.
+func (e *NotCaughtUpError) Error() string {
+	return fmt.Sprintf("consumer %s: watermark %d in the target namespace, %d in the current one", e.Consumer, e.To, e.From)
+}
+
+// Is makes errors.Is(err, ErrNotCaughtUp) true.
+func (e *NotCaughtUpError) Is(target error) bool { return target == ErrNotCaughtUp }
+
+// Switch atomically makes namespace to the current one, provided the pointer still
+// names from and every consumer's watermark is the same in both (else a
+// *NotCaughtUpError, changing nothing). The legacy hash becomes a copy of to's
+// all-time per-domain counts. Needs Redis >= 6.2 (COPY).
+func (s *Store) Switch(ctx context.Context, from, to string, consumers []string) error {
+	if from == "" || to == "" || from == to {
+		return fmt.Errorf("switch %q -> %q: need two different namespaces", from, to)
+	}
+	kf, kt := s.Keys(from), s.Keys(to)
+	keys := []string{kf.Pointer(), kf.Watermarks(), kt.Watermarks(), kf.Legacy(), kt.All(KindDomain)}
+	args := []any{from, to, DefaultNamespace}
+	for _, c := range consumers {
+		args = append(args, c)
+	}
+	v, err := s.switchScript.Run(ctx, s.c, keys, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("switch %s -> %s: %w", from, to, err)
+	}
+	code, _ := v[0].(int64)
+	switch {
+	case code == switchOK:
+		return nil
+	case code == switchStale && len(v) == 2:
+		return fmt.Errorf("switch %s -> %s: %w (current is %v)", from, to, ErrStaleNamespace, v[1])
+	case code == switchNotCaughtUp && len(v) == 4:
+		e := &NotCaughtUpError{}
+		e.Consumer, _ = v[1].(string)
+		a, _ := v[2].(string)
+		b, _ := v[3].(string)
+		e.From, _ = strconv.ParseUint(a, 10, 64)
+		e.To, _ = strconv.ParseUint(b, 10, 64)
+		return e
+	}
+	return fmt.Errorf("switch %s -> %s: unexpected reply %v", from, to, v)
+}
+
+// Drop deletes every key of namespace ns (SCAN and UNLINK in batches). It refuses
+// the current namespace.
+func (s *Store) Drop(ctx context.Context, ns string) error {
+	if ns == "" {
+		return errors.New("drop: empty namespace")
+	}
+	cur, err := s.Current(ctx)
+	if err != nil {
+		return fmt.Errorf("drop %s: %w", ns, err)
+	}
+	if cur == ns {
+		return fmt.Errorf("drop %s: %w", ns, ErrCurrentNamespace)
+	}
+	k := s.Keys(ns)
+	var c Client = s.c
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		// Every key of the namespace shares the hash tag, hence one node.
+		node, err := cc.MasterForKey(ctx, k.Pointer())
+		if err != nil {
+			return fmt.Errorf("drop %s: find node: %w", ns, err)
+		}
+		c = node
+	}
+	match := globEscape(k.Prefix()) + "*"
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, match, 500).Result()
+		if err != nil {
+			return fmt.Errorf("drop %s: scan: %w", ns, err)
+		}
+		if len(keys) > 0 {
+			if err := c.Unlink(ctx, keys...).Err(); err != nil {
+				return fmt.Errorf("drop %s: unlink: %w", ns, err)
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// globEscape escapes the SCAN MATCH metacharacters in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var (
+	_ Client = (*redis.Client)(nil)
+	_ Client = (*redis.ClusterClient)(nil)
+	_ Client = redis.UniversalClient(nil)
+)
