@@ -1,0 +1,477 @@
+// Package bridge replays the Kafka topic of raw Wikimedia events into a NATS
+// JetStream stream, one message per event, on the subject
+// wikimedia.recentchange.<wiki>.<type>, with the raw bytes untouched.
+//
+// The bridge keeps no state of its own and uses no Kafka consumer group: every
+// message it stores carries the Kafka topic, partition and offset it came from, and
+// on start the bridge reads the stream's last messages to learn where each partition
+// stopped. It resumes a short overlap before that point and skips, without
+// publishing, the events the stream already holds, so a restart adds no duplicates
+// however long it took, and a record whose publish was never acknowledged is read
+// again.
+//
+// Writes are fenced: each publish expects the stream's last sequence to be the one
+// the bridge last wrote (Nats-Expected-Last-Sequence), and the last Nats-Msg-Id to be
+// that of the record before it (Nats-Expected-Last-Msg-Id), so that once one publish
+// of a window fails no later one can land after a message someone else wrote.
+// Publishes are pipelined in windows of up to Config.MaxInFlight, each carrying what
+// it expects; when a window breaks (a duplicate that did not advance the stream, an
+// ambiguous timeout, a reconnect) the bridge reads the stream's new messages, keeps
+// those it wrote itself (HeaderBridge carries the writer's instance id) and
+// republishes the rest. A message written by anyone else means a second bridge is at
+// work, and Run stops with ErrFenced. Each duplicate record in Kafka costs one such
+// resynchronisation; a backlog is bridged at about 14,000 events/s on a 2-core
+// machine (BenchmarkBridge), far above the live feed's 20–100 events/s.
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/segmentio/kafka-go"
+)
+
+// HeaderBridge names the header carrying the id of the bridge instance that wrote a
+// message; it tells the bridge's own writes from a second bridge's.
+const HeaderBridge = "Wikiflow-Bridge"
+
+// ErrFenced is returned (wrapped in a *FencedError) by Run when another writer has
+// appended to the stream: two bridges must never write at once.
+var ErrFenced = errors.New("another bridge is writing to the stream")
+
+// FencedError describes the message that fenced the bridge.
+type FencedError struct {
+	// Stream is the stream name.
+	Stream string
+	// Expected is the last sequence the bridge expected the stream to have.
+	Expected uint64
+	// Found is the sequence of the first message the bridge did not write.
+	Found uint64
+	// Partition and Offset are that message's Kafka headers ("" when absent).
+	Partition, Offset string
+	// Writer is that message's bridge instance header ("" when absent).
+	Writer string
+}
+
+// Error implements error.
+func (e *FencedError) Error() string {
+	from := fmt.Sprintf("from partition %s offset %s", orDash(e.Partition), orDash(e.Offset))
+	return fmt.Sprintf("another bridge is writing to stream %s (expected last sequence %d, found %d %s); refusing to continue",
+		e.Stream, e.Expected, e.Found, from)
+}
+
+// Unwrap makes errors.Is(err, ErrFenced) true.
+func (e *FencedError) Unwrap() error { return ErrFenced }
+
+func orDash(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// Stats are the bridge's counters, safe to read at any time.
+type Stats struct {
+	// Read counts Kafka records read (records read again after a restart count again).
+	Read atomic.Int64
+	// Published counts messages stored in the stream by this bridge.
+	Published atomic.Int64
+	// Duplicates counts publishes the stream acknowledged as duplicates
+	// (PubAck.Duplicate): the same meta.id was already stored within its window.
+	Duplicates atomic.Int64
+	// AlreadyBridged counts records skipped without publishing because the stream's
+	// recovered tail already holds their meta.id (the resume overlap, or a duplicate
+	// record in Kafka).
+	AlreadyBridged atomic.Int64
+	// Canaries counts skipped canary events.
+	Canaries atomic.Int64
+	// Invalid counts skipped records that are not valid events.
+	Invalid atomic.Int64
+	// Resyncs counts publish windows that broke and were resynchronised with the stream.
+	Resyncs atomic.Int64
+	// Restarts counts pipeline restarts after an error.
+	Restarts atomic.Int64
+	// KafkaLag is the number of records in Kafka not yet bridged, summed over the
+	// partitions (high watermark minus next offset).
+	KafkaLag atomic.Int64
+}
+
+// Bridge copies the Kafka topic into the JetStream stream.
+type Bridge struct {
+	cfg      Config
+	log      *slog.Logger
+	instance string
+	stats    Stats
+
+	mu    sync.Mutex
+	parts map[int]*partState
+}
+
+// partState tracks one partition for the lag and LastOffsets.
+type partState struct {
+	hwm  atomic.Int64 // high watermark (offset of the next record Kafka will write)
+	next atomic.Int64 // offset after the last record settled (stored or skipped)
+}
+
+// New validates cfg and returns a Bridge; nothing is connected until Run.
+func New(cfg Config, log *slog.Logger) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bridge config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Bridge{
+		cfg:      cfg,
+		log:      log.With("component", "bridge"),
+		instance: instanceID(),
+		parts:    map[int]*partState{},
+	}, nil
+}
+
+func instanceID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "bridge"
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Stats returns the bridge's live counters.
+func (b *Bridge) Stats() *Stats { return &b.stats }
+
+// Instance returns the id this bridge writes in the HeaderBridge header.
+func (b *Bridge) Instance() string { return b.instance }
+
+// LastOffsets returns, per partition, the offset after the last record the bridge
+// has settled (stored, found in the stream, or skipped).
+func (b *Bridge) LastOffsets() map[int]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[int]int64, len(b.parts))
+	for p, s := range b.parts {
+		out[p] = s.next.Load()
+	}
+	return out
+}
+
+func (b *Bridge) setParts(m map[int]*partState) {
+	b.mu.Lock()
+	b.parts = m
+	b.mu.Unlock()
+	b.updateLag()
+}
+
+func (b *Bridge) updateLag() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var lag int64
+	for _, s := range b.parts {
+		if d := s.hwm.Load() - s.next.Load(); d > 0 {
+			lag += d
+		}
+	}
+	b.stats.KafkaLag.Store(lag)
+}
+
+// Run bridges until ctx is cancelled, then waits for the publishes in flight and
+// returns nil. Transient failures (brokers restarting) restart the pipeline from the
+// position recorded in the stream; Run returns an error only for ErrFenced.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.log.Info("starting", "kafka", b.cfg.Kafka.Brokers, "topic", b.cfg.Kafka.Topic,
+		"stream", b.cfg.Stream, "instance", b.instance, "max_in_flight", b.cfg.MaxInFlight)
+	nc := b.connect(ctx)
+	if nc == nil {
+		return nil
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(b.cfg.MaxInFlight),
+		jetstream.WithPublishAsyncTimeout(b.cfg.AckTimeout))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	kc, err := b.cfg.Kafka.Client()
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	dialer, err := b.cfg.Kafka.Dialer()
+	if err != nil {
+		return fmt.Errorf("kafka dialer: %w", err)
+	}
+
+	progressDone := make(chan struct{})
+	pctx, stopProgress := context.WithCancel(ctx)
+	go func() {
+		defer close(progressDone)
+		b.progress(pctx)
+	}()
+	defer func() {
+		stopProgress()
+		<-progressDone
+	}()
+
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := b.runPipeline(ctx, js, kc, dialer)
+		if ctx.Err() != nil {
+			b.log.Info("stopped", "published", b.stats.Published.Load(), "lag", b.stats.KafkaLag.Load())
+			return nil
+		}
+		if errors.Is(err, ErrFenced) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		b.stats.Restarts.Add(1)
+		b.log.Warn("pipeline stopped; restarting from the position recorded in the stream", "err", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// connect connects to NATS, retrying until it succeeds or ctx ends (nil).
+func (b *Bridge) connect(ctx context.Context) *nats.Conn {
+	logged := false
+	for {
+		nc, err := b.cfg.NATS.Connect("bridge",
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				b.log.Warn("disconnected from NATS", "err", err)
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) {
+				b.log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted())
+			}))
+		if err == nil {
+			return nc
+		}
+		if !logged {
+			b.log.Warn("NATS not reachable yet; retrying", "err", err)
+			logged = true
+		}
+		if !sleep(ctx, 2*time.Second) {
+			return nil
+		}
+	}
+}
+
+func (b *Bridge) progress(ctx context.Context) {
+	t := time.NewTicker(b.cfg.ProgressInterval)
+	defer t.Stop()
+	var lastPub int64
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			b.updateLag()
+			pub := b.stats.Published.Load()
+			rate := float64(pub-lastPub) / now.Sub(last).Seconds()
+			lastPub, last = pub, now
+			b.log.Info("progress",
+				"read", b.stats.Read.Load(),
+				"published", pub,
+				"per_second", fmt.Sprintf("%.1f", rate),
+				"duplicates", b.stats.Duplicates.Load(),
+				"already_bridged", b.stats.AlreadyBridged.Load(),
+				"canaries", b.stats.Canaries.Load(),
+				"invalid", b.stats.Invalid.Load(),
+				"resyncs", b.stats.Resyncs.Load(),
+				"lag", b.stats.KafkaLag.Load())
+		}
+	}
+}
+
+// runPipeline runs one life of the pipeline: ensure the stream, recover the
+// position from it, read every partition and publish until an error or ctx ends.
+func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *kafka.Client, dialer *kafka.Dialer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	stream, err := b.ensureStream(ctx, js)
+	if err != nil {
+		return err
+	}
+	parts, err := b.partitions(ctx, kc)
+	if err != nil {
+		return err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s info: %w", b.cfg.Stream, err)
+	}
+	last := info.State.LastSeq
+	overlap := int64(b.cfg.MaxInFlight)
+	rec, err := b.recoverPositions(ctx, js, info.State.FirstSeq, last, ids(parts), overlap)
+	if err != nil {
+		return err
+	}
+
+	states := make(map[int]*partState, len(parts))
+	starts := make(map[int]int64, len(parts))
+	for _, p := range parts {
+		s := &partState{}
+		s.hwm.Store(p.last)
+		next, start := p.first, p.first
+		if lo, ok := rec.last[p.id]; ok {
+			next = lo + 1
+			start = max(next-overlap, p.first)
+			if next < p.first {
+				b.log.Warn("records were removed from Kafka before they were bridged",
+					"partition", p.id, "first_offset", p.first, "next_offset", next, "lost", p.first-next)
+				next = p.first
+			}
+			if next > p.last {
+				b.log.Warn("the stream holds offsets beyond the end of the Kafka partition (topic recreated?); waiting for them",
+					"partition", p.id, "next_offset", next, "high_watermark", p.last)
+			}
+		}
+		s.next.Store(next)
+		states[p.id] = s
+		starts[p.id] = start
+		b.log.Info("resuming partition", "partition", p.id, "from_offset", start, "next_new_offset", next,
+			"high_watermark", p.last, "bridged_before", hasKey(rec.last, p.id))
+	}
+	b.setParts(states)
+	b.log.Info("position recovered from the stream", "stream", b.cfg.Stream, "last_sequence", last,
+		"scanned", rec.scanned, "known_ids", len(rec.ids), "partitions", len(parts))
+
+	records := make(chan *record, b.cfg.MaxInFlight)
+	errc := make(chan error, len(parts)+1)
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:     b.cfg.Kafka.Brokers,
+			Topic:       b.cfg.Kafka.Topic,
+			Partition:   p.id,
+			Dialer:      dialer,
+			MinBytes:    1,
+			MaxBytes:    16 << 20,
+			MaxWait:     b.cfg.FetchMaxWait,
+			ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { b.log.Debug(fmt.Sprintf(msg, args...)) }),
+		})
+		if err := r.SetOffset(starts[p.id]); err != nil {
+			r.Close()
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("partition %d: set offset %d: %w", p.id, starts[p.id], err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			b.read(ctx, r, states[p.id], records, errc)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.watchPartitions(ctx, kc, len(parts), errc)
+	}()
+
+	pub := &publisher{b: b, js: js, stream: stream, last: last, known: rec.ids, parts: states}
+	if last > 0 {
+		m, err := stream.GetMsg(ctx, last)
+		switch {
+		case err == nil:
+			pub.lastID = m.Header.Get(jetstream.MsgIDHeader)
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("stream %s: read last message %d: %w", b.cfg.Stream, last, err)
+		}
+	}
+	err = pub.run(ctx, records, errc)
+	cancel()
+	wg.Wait()
+	b.updateLag()
+	return err
+}
+
+func hasKey(m map[int]int64, k int) bool { _, ok := m[k]; return ok }
+
+// read feeds one partition's records, parsed and ready to publish, to out.
+func (b *Bridge) read(ctx context.Context, r *kafka.Reader, st *partState, out chan<- *record, errc chan<- error) {
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				select {
+				case errc <- fmt.Errorf("read partition %d: %w", r.Config().Partition, err):
+				default:
+				}
+			}
+			return
+		}
+		b.stats.Read.Add(1)
+		if m.HighWaterMark > st.hwm.Load() {
+			st.hwm.Store(m.HighWaterMark)
+		}
+		rec := b.build(m)
+		select {
+		case out <- rec:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// watchPartitions ends the pipeline when the topic's partition count changes, so
+// that the new partitions are read too.
+func (b *Bridge) watchPartitions(ctx context.Context, kc *kafka.Client, n int, errc chan<- error) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			parts, err := b.partitions(ctx, kc)
+			if err != nil || len(parts) == n {
+				continue
+			}
+			select {
+			case errc <- fmt.Errorf("topic %s now has %d partitions instead of %d", b.cfg.Kafka.Topic, len(parts), n):
+			default:
+			}
+			return
+		}
+	}
+}
+
+func ids(parts []partition) []int {
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		out[i] = p.id
+	}
+	sort.Ints(out)
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,127 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/wire"
+)
+
+// partition is one Kafka partition with its offset range at pipeline start.
+type partition struct {
+	id          int
+	first, last int64 // first offset kept, high watermark
+}
+
+// partitions lists the topic's partitions and their offset ranges.
+func (b *Bridge) partitions(ctx context.Context, kc *kafka.Client) ([]partition, error) {
+	topic := b.cfg.Kafka.Topic
+	md, err := kc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("kafka metadata of %s: %w", topic, err)
+	}
+	var parts []partition
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("kafka topic %s: %w", topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, partition{id: p.ID})
+		}
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("kafka topic %s has no partitions (does it exist?)", topic)
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
+	for _, p := range parts {
+		reqs = append(reqs, kafka.FirstOffsetOf(p.id), kafka.LastOffsetOf(p.id))
+	}
+	resp, err := kc.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("kafka offsets of %s: %w", topic, err)
+	}
+	got := map[int]kafka.PartitionOffsets{}
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("kafka offsets of %s partition %d: %w", topic, po.Partition, po.Error)
+		}
+		got[po.Partition] = po
+	}
+	for i := range parts {
+		po, ok := got[parts[i].id]
+		if !ok {
+			return nil, fmt.Errorf("kafka offsets of %s partition %d: no answer", topic, parts[i].id)
+		}
+		parts[i].first, parts[i].last = po.FirstOffset, po.LastOffset
+	}
+	return parts, nil
+}
+
+// record is one Kafka record on its way to the stream.
+type record struct {
+	partition int
+	offset    int64
+	// skip marks a record that is not published (a canary or an invalid event).
+	skip bool
+	// id is the Nats-Msg-Id (meta.id).
+	id string
+	// msg is the message to publish, without the expected-last-sequence header.
+	msg *nats.Msg
+}
+
+// build turns a Kafka record into the message to publish. The payload is the raw
+// value; the headers carry meta.id, the Kafka position and the event's metadata.
+func (b *Bridge) build(m kafka.Message) *record {
+	r := &record{partition: m.Partition, offset: m.Offset}
+	ev, err := event.Parse(m.Value)
+	if err != nil {
+		r.skip = true
+		if errors.Is(err, event.ErrCanary) {
+			b.stats.Canaries.Add(1)
+			return r
+		}
+		b.stats.Invalid.Add(1)
+		b.log.Warn("skipping a Kafka record that is not a valid event",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "bytes", len(m.Value), "err", err)
+		return r
+	}
+	id := kafkaHeader(m, wire.HeaderMetaID)
+	if id == "" {
+		id = ev.ID
+	}
+	r.id = id
+	h := nats.Header{
+		jetstream.MsgIDHeader:     {id},
+		wire.HeaderKafkaTopic:     {m.Topic},
+		wire.HeaderKafkaPartition: {strconv.Itoa(m.Partition)},
+		wire.HeaderKafkaOffset:    {strconv.FormatInt(m.Offset, 10)},
+		wire.HeaderEventTime:      {strconv.FormatInt(ev.Time.UnixMilli(), 10)},
+		wire.HeaderDomain:         {ev.Domain},
+		HeaderBridge:              {b.instance},
+	}
+	if recv := kafkaHeader(m, wire.HeaderReceived); recv != "" {
+		h[wire.HeaderNATSReceived] = []string{recv}
+	}
+	r.msg = &nats.Msg{Subject: ev.Subject(wire.SubjectPrefix), Data: m.Value, Header: h}
+	return r
+}
+
+// kafkaHeader returns the value of the last header named key ("" when absent).
+func kafkaHeader(m kafka.Message, key string) string {
+	for i := len(m.Headers) - 1; i >= 0; i-- {
+		if m.Headers[i].Key == key {
+			return string(m.Headers[i].Value)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,123 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wikiflow/wikiflow/internal/wire"
+)
+
+func TestBuild(t *testing.T) {
+	b, err := New(DefaultConfig(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := events(t)[0]
+	tests := []struct {
+		name            string
+		value           []byte
+		headers         []kafka.Header
+		skip            bool
+		canary, invalid int64
+		id, subject     string
+		received        string
+	}{
+		{
+			name:     "event with ingest headers",
+			value:    real.raw,
+			headers:  []kafka.Header{{Key: wire.HeaderMetaID, Value: []byte("from-header")}, {Key: wire.HeaderReceived, Value: []byte("123")}},
+			id:       "from-header",
+			subject:  real.ev.Subject(wire.SubjectPrefix),
+			received: "123",
+		},
+		{
+			name:    "event without headers",
+			value:   real.raw,
+			id:      real.ev.ID,
+			subject: real.ev.Subject(wire.SubjectPrefix),
+		},
+		{
+			name:    "odd tokens are sanitised",
+			value:   []byte(`{"meta":{"id":"x1","domain":"a.b","dt":"2024-01-02T03:04:05.678Z"},"wiki":"we ird.wiki","type":"ed*it"}`),
+			id:      "x1",
+			subject: "wikimedia.recentchange.we_ird_wiki.ed_it",
+		},
+		{name: "canary", value: []byte(`{"meta":{"domain":"canary","id":"c"}}`), skip: true, canary: 1},
+		{name: "not json", value: []byte(`{"meta":`), skip: true, invalid: 1},
+		{name: "no meta.dt", value: []byte(`{"meta":{"id":"x","domain":"d"}}`), skip: true, invalid: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c0, i0 := b.stats.Canaries.Load(), b.stats.Invalid.Load()
+			r := b.build(kafka.Message{Topic: "tp", Partition: 2, Offset: 41, Value: tt.value, Headers: tt.headers})
+			if got := b.stats.Canaries.Load() - c0; got != tt.canary {
+				t.Errorf("canaries +%d, want +%d", got, tt.canary)
+			}
+			if got := b.stats.Invalid.Load() - i0; got != tt.invalid {
+				t.Errorf("invalid +%d, want +%d", got, tt.invalid)
+			}
+			if r.skip != tt.skip || r.partition != 2 || r.offset != 41 {
+				t.Fatalf("record %+v, want skip=%v at 2/41", r, tt.skip)
+			}
+			if tt.skip {
+				return
+			}
+			if r.id != tt.id || r.msg.Subject != tt.subject || string(r.msg.Data) != string(tt.value) {
+				t.Errorf("id %q subject %q, want %q %q (payload equal: %v)", r.id, r.msg.Subject, tt.id, tt.subject, string(r.msg.Data) == string(tt.value))
+			}
+			h := r.msg.Header
+			want := map[string]string{
+				jetstream.MsgIDHeader:     tt.id,
+				wire.HeaderKafkaTopic:     "tp",
+				wire.HeaderKafkaPartition: "2",
+				wire.HeaderKafkaOffset:    "41",
+				wire.HeaderNATSReceived:   tt.received,
+				HeaderBridge:              b.Instance(),
+			}
+			for k, v := range want {
+				if h.Get(k) != v {
+					t.Errorf("header %s = %q, want %q", k, h.Get(k), v)
+				}
+			}
+			if h.Get(wire.HeaderEventTime) == "" || h.Get(wire.HeaderDomain) == "" {
+				t.Errorf("missing event time or domain header: %v", h)
+			}
+		})
+	}
+	if got := b.build(kafka.Message{Value: []byte(`{"meta":{"id":"x1","domain":"a.b","dt":"2024-01-02T03:04:05.678Z"}}`)}).msg.Header.Get(wire.HeaderEventTime); got != "1704164645678" {
+		t.Errorf("event time %q, want 1704164645678", got)
+	}
+}
+
+func TestFencedError(t *testing.T) {
+	var err error = &FencedError{Stream: "WIKIMEDIA", Expected: 10, Found: 11, Partition: "2", Offset: "77"}
+	want := "another bridge is writing to stream WIKIMEDIA (expected last sequence 10, found 11 from partition 2 offset 77); refusing to continue"
+	if err.Error() != want {
+		t.Errorf("got  %q\nwant %q", err, want)
+	}
+	if !errors.Is(fmt.Errorf("run: %w", err), ErrFenced) {
+		t.Error("not ErrFenced")
+	}
+}
+
+func TestIsWrongLastSeq(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamWrongLastSequence}, true},
+		{fmt.Errorf("x: %w", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamWrongLastSequenceConstant}), true},
+		{&jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamNotFound}, false},
+		{jetstream.ErrAsyncPublishTimeout, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := isWrongLastSeq(tt.err); got != tt.want {
+			t.Errorf("isWrongLastSeq(%v) = %v", tt.err, got)
+		}
+	}
+}
