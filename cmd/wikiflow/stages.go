@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/wikiflow/wikiflow/aggregate"
+	"github.com/wikiflow/wikiflow/api"
+	"github.com/wikiflow/wikiflow/bridge"
+	"github.com/wikiflow/wikiflow/ingest"
+	"github.com/wikiflow/wikiflow/internal/emulator"
+	"github.com/wikiflow/wikiflow/internal/gen"
+	"github.com/wikiflow/wikiflow/tui"
+)
+
+func runEmulator(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var (
+		c      common
+		cfg    = emulator.DefaultConfig()
+		source string
+		gcount int
+		grate  float64
+		gseed  int64
+	)
+	f := newFlags("emulator", "Serve a Wikimedia EventStreams-compatible SSE feed on --addr: the bundled real recording\n(2,723 events) at its recorded pace times --speed, or generated events (--source gen).\nIt honours Last-Event-ID and ?since= like stream.wikimedia.org, and can inject faults.", `
+Examples:
+  wikiflow emulator                       # the recording at its real pace, once
+  wikiflow emulator --loop --rebase       # an endless feed with current event times (what 'task up SOURCE=sample' runs)
+  wikiflow emulator --source gen --gen-count 100000 --gen-rate 2000 --speed 1
+  curl -N localhost:8090/v2/stream/recentchange`, getenv, stderr)
+	c.flags(f, false)
+	emulator.Flags(f, &cfg)
+	f.String(&source, "source", "WIKIFLOW_EMULATOR_SOURCE", "recording", "what to serve: recording (the bundled real events) or gen (generated events)")
+	f.Int(&gcount, "gen-count", "WIKIFLOW_GEN_COUNT", 100000, "with --source gen: number of events")
+	f.Float64(&grate, "gen-rate", "WIKIFLOW_GEN_RATE", 100, "with --source gen: events per second at speed 1")
+	f.Int64(&gseed, "gen-seed", "WIKIFLOW_GEN_SEED", 1, "with --source gen: random seed")
+	if err := parse(f, args, func() error {
+		if source != "recording" && source != "gen" {
+			return fmt.Errorf("source: %q is not recording or gen", source)
+		}
+		if source == "gen" && (gcount <= 0 || grate <= 0) {
+			return fmt.Errorf("gen-count and gen-rate must be positive")
+		}
+		return cfg.Validate()
+	}); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	var src emulator.Source = emulator.RecordingSource()
+	if source == "gen" {
+		src = gen.NewSource(gen.DefaultProfile(), gseed, gcount, grate).WithStart(time.Now())
+	}
+	srv, err := emulator.New(cfg, src, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "emulator", srv, func() any { return srv.Stats() }, &c, log)
+}
+
+func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var c common
+	cfg := ingest.DefaultConfig()
+	f := newFlags("ingest", "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.", `
+Examples:
+  wikiflow ingest                                                  # the live Wikimedia feed (needs internet)
+  wikiflow ingest --url http://127.0.0.1:8090/v2/stream/recentchange   # the local emulator (offline)
+  wikiflow ingest --since 1h                                       # start an empty topic one hour back`, getenv, stderr)
+	c.flags(f, true)
+	ingest.Flags(f, &cfg)
+	if err := parse(f, args, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ingest.Version = buildVersion()
+	in, err := ingest.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "ingest", in, func() any { return in.Stats() }, &c, log)
+}
+
+func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var c common
+	cfg := bridge.DefaultConfig()
+	f := newFlags("bridge", "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes.", "", getenv, stderr)
+	c.flags(f, true)
+	bridge.Flags(f, &cfg)
+	if err := parse(f, args, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	b, err := bridge.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "bridge", b, func() any { return b.Stats() }, &c, log)
+}
+
+func runAggregate(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var c common
+	cfg := aggregate.DefaultConfig()
+	f := newFlags("aggregate", "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged.", `
+Scale out with disjoint filter subjects, one consumer each:
+  wikiflow aggregate --consumer agg-en --filter 'wikimedia.recentchange.enwiki.>'`, getenv, stderr)
+	c.flags(f, true)
+	aggregate.Flags(f, &cfg)
+	if err := parse(f, args, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	a, err := aggregate.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "aggregate", a, func() any { return a.Stats() }, &c, log)
+}
+
+func runAPI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var (
+		c      common
+		stages []string
+	)
+	cfg := api.DefaultConfig()
+	f := newFlags("api", "Serve the counters over HTTP: GET /stats (the original {\"stats\": {domain: count}} shape\nand more), /stats/timeseries, /stats/top/pages, /stats/top/editors, /stats/stream (SSE),\n/healthz, /readyz, /metrics and /openapi.json.", `
+Examples:
+  curl -s localhost:8080/stats
+  curl -s 'localhost:8080/stats?window=5m&top=10&by=domain'
+  curl -s localhost:8080/openapi.json`, getenv, stderr)
+	c.flags(f, false)
+	api.Flags(f, &cfg)
+	f.List(&stages, "stage-metrics", "WIKIFLOW_STAGE_METRICS", "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics",
+		"metrics pages of the other stages, appended to GET /metrics (empty = none)")
+	if err := parse(f, args, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if len(stages) > 0 {
+		client := &http.Client{Timeout: 300 * time.Millisecond}
+		srv.AddMetricsSource(func(w io.Writer) { scrape(client, stages, w) })
+	}
+	return serve(ctx, "api", srv, func() any { return nil }, &c, log)
+}
+
+// scrape appends the metrics pages of the other stages; a stage that does not
+// answer is reported by wikiflow_stage_up 0.
+func scrape(client *http.Client, urls []string, w io.Writer) {
+	for _, u := range urls {
+		up := 0
+		resp, err := client.Get(u)
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				up = 1
+				_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+			}
+			resp.Body.Close()
+		}
+		fmt.Fprintf(w, "wikiflow_stage_up{url=%q} %d\n", u, up)
+	}
+}
+
+func runTUI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	var c common
+	cfg := tui.DefaultConfig()
+	f := newFlags("tui", "A live terminal dashboard of Wikimedia edits, reading the API only.\nKeys: s sort, / filter, w window, p pause, r refresh, Enter detail, ? help, q quit.", "", getenv, stderr)
+	c.flags(f, false)
+	tui.Flags(f, &cfg)
+	if err := parse(f, args, cfg.Validate); err != nil {
+		return err
+	}
+	// The dashboard owns the terminal: logs go to a file, never to the screen.
+	lf, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer lf.Close()
+	log, err := c.logger(lf)
+	if err != nil {
+		return err
+	}
+	d, err := tui.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+func runGen(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	var c common
+	cfg := gen.DefaultConfig()
+	f := newFlags("gen", "Generate schema-valid recentchange events with the wiki, type, bot and size mix of the\nreal recordings, deterministic for a seed, and write their ground truth (per-domain counts).", `
+Examples:
+  wikiflow gen --count 100000                          # straight into Kafka, as fast as possible
+  wikiflow gen --count 1000 --out ndjson | jq .wiki
+  wikiflow emulator --source gen --gen-count 100000    # served over SSE instead`, getenv, stderr)
+	c.flags(f, false)
+	gen.Flags(f, &cfg)
+	if err := parse(f, args, func() error {
+		if cfg.Out == gen.OutSSE {
+			return fmt.Errorf("out: for sse, run 'wikiflow emulator --source gen'")
+		}
+		return cfg.Validate()
+	}); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return gen.Run(ctx, cfg, stdout, log)
+}

@@ -1,0 +1,468 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wikiflow/wikiflow/internal/brokers"
+	"github.com/wikiflow/wikiflow/internal/cli"
+	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/wire"
+)
+
+// RebuildConfig configures a rebuild of the projection from the log.
+type RebuildConfig struct {
+	// NATS is how to reach NATS (default nats://127.0.0.1:4222).
+	NATS brokers.NATS
+	// Redis is how to reach Redis (default redis://127.0.0.1:6379/0).
+	Redis brokers.Redis
+	// Stream is the JetStream stream (default wire.DefaultStream).
+	Stream string
+	// Base is the projection's base name (default wire.DefaultHash).
+	Base string
+	// BatchSize is how many events one apply carries (default 5000).
+	BatchSize int
+	// Switch makes the rebuilt namespace current once it matches the live one at an
+	// equal watermark (default true); without it the namespace is only built.
+	Switch bool
+	// Force switches even when the rebuilt counts differ from the live ones (for
+	// instance because retention dropped old events, or the live projection drifted).
+	Force bool
+	// Keep keeps the old namespace after the switch instead of removing it.
+	Keep bool
+	// Timeout bounds the whole rebuild (default 1h).
+	Timeout time.Duration
+}
+
+// DefaultRebuildConfig returns the defaults.
+func DefaultRebuildConfig() RebuildConfig {
+	return RebuildConfig{
+		NATS:      brokers.NATS{URL: "nats://127.0.0.1:4222"},
+		Redis:     brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
+		Stream:    wire.DefaultStream,
+		Base:      wire.DefaultHash,
+		BatchSize: 5000,
+		Switch:    true,
+		Timeout:   time.Hour,
+	}
+}
+
+// RebuildFlags registers the rebuild flags.
+func RebuildFlags(f *cli.Flags, c *RebuildConfig) {
+	d := DefaultRebuildConfig()
+	brokers.NATSFlags(f, &c.NATS)
+	brokers.RedisFlags(f, &c.Redis)
+	f.String(&c.Stream, "stream", "WIKIFLOW_STREAM", d.Stream, "JetStream stream to rebuild from")
+	f.String(&c.Base, "hash", "WIKIFLOW_HASH", d.Base, "base name of the projection: the Redis hash of per-domain counts old clients read")
+	f.Int(&c.BatchSize, "batch", "", d.BatchSize, "events per apply")
+	f.Bool(&c.Switch, "switch", "", d.Switch, "switch readers to the rebuilt counters once they match the live ones")
+	f.Bool(&c.Force, "force", "", false, "switch even when the rebuilt counters differ from the live ones")
+	f.Bool(&c.Keep, "keep", "", false, "keep the old namespace after the switch")
+	f.Duration(&c.Timeout, "timeout", "", d.Timeout, "give up after this long")
+}
+
+// Validate reports every problem with c.
+func (c RebuildConfig) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		errs = append(errs, fmt.Errorf("batch: %d is outside 1..100000", c.BatchSize))
+	}
+	if c.Stream == "" || c.Base == "" {
+		errs = append(errs, errors.New("stream and base must not be empty"))
+	}
+	if c.Force && !c.Switch {
+		errs = append(errs, errors.New("force only makes sense with switch"))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, errors.New("timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// RebuildResult describes a finished rebuild.
+type RebuildResult struct {
+	// From is the namespace that was current; To the rebuilt one.
+	From, To string
+	// Events is how many log messages were applied.
+	Events int64
+	// Watermarks are the consumers' last applied sequences in the rebuilt namespace.
+	Watermarks map[string]uint64
+	// Partial is set when retention had dropped events before the rebuild started;
+	// PartialFrom is then the log time of the oldest event it counted.
+	Partial     bool
+	PartialFrom time.Time
+	// Differences lists the counters that differed from the live ones at the same
+	// watermark (empty when they matched).
+	Differences []string
+	// Switched reports whether readers now use To; Dropped whether From was removed.
+	Switched, Dropped bool
+	// Elapsed is the wall time the rebuild took.
+	Elapsed time.Duration
+}
+
+// Rebuilder rebuilds the projection.
+type Rebuilder struct {
+	cfg      RebuildConfig
+	log      *slog.Logger
+	progress io.Writer
+}
+
+// NewRebuilder returns a Rebuilder. progress receives a progress line (nil for none).
+func NewRebuilder(cfg RebuildConfig, log *slog.Logger, progress io.Writer) *Rebuilder {
+	return &Rebuilder{cfg: cfg, log: log.With("component", "rebuild"), progress: progress}
+}
+
+// Run connects to NATS and Redis and rebuilds.
+func (r *Rebuilder) Run(ctx context.Context) (RebuildResult, error) {
+	nc, err := r.cfg.NATS.Connect("rebuild")
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	defer nc.Close()
+	rc, err := r.cfg.Redis.Client()
+	if err != nil {
+		return RebuildResult{}, err
+	}
+	defer rc.Close()
+	return r.RunWith(ctx, nc, rc)
+}
+
+// consumerRun is the replay of one live consumer's share of the log.
+type consumerRun struct {
+	name    string
+	filters []string
+	cons    jetstream.Consumer
+	applied uint64
+	held    []jetstream.Msg // read beyond the current target, applied in a later round
+	delta   *projection.Delta
+}
+
+// RunWith rebuilds over existing connections: replay every live consumer's share
+// of the retained log into a fresh namespace with the live aggregate's apply code,
+// catch up with the live watermarks, verify the counters against the live ones at
+// an equal watermark, and switch the pointer atomically.
+func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client) (RebuildResult, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	res := RebuildResult{Watermarks: map[string]uint64{}}
+	store := projection.NewStore(rc, r.cfg.Base)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return res, fmt.Errorf("jetstream: %w", err)
+	}
+	st, err := js.Stream(ctx, r.cfg.Stream)
+	if err != nil {
+		return res, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return res, fmt.Errorf("stream %s info: %w", r.cfg.Stream, err)
+	}
+	live, err := store.Current(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.From = live
+	wms, err := rc.HGetAll(ctx, store.Keys(live).Watermarks()).Result()
+	if err != nil {
+		return res, fmt.Errorf("read live watermarks: %w", err)
+	}
+	if len(wms) == 0 {
+		return res, fmt.Errorf("the live projection %q has no watermark yet: no aggregate has applied anything to rebuild against", live)
+	}
+	var runs []*consumerRun
+	names := make([]string, 0, len(wms))
+	for name := range wms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ci, err := st.Consumer(ctx, name)
+		if err != nil {
+			return res, fmt.Errorf("live consumer %s (named in the projection's watermarks): %w", name, err)
+		}
+		cfg := ci.CachedInfo().Config
+		filters := cfg.FilterSubjects
+		if cfg.FilterSubject != "" {
+			filters = []string{cfg.FilterSubject}
+		}
+		if len(filters) == 0 {
+			filters = []string{wire.SubjectAll}
+		}
+		oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+		if err != nil {
+			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
+		}
+		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, delta: projection.NewDelta()})
+	}
+	res.To = "r" + time.Now().UTC().Format("20060102t150405")
+	if info.State.FirstSeq > 1 {
+		res.Partial = true
+		res.PartialFrom = info.State.FirstTime.UTC()
+		if err := rc.HSet(ctx, store.Keys(res.To).Meta(), projection.MetaPartialFrom, res.PartialFrom.UnixMilli()).Err(); err != nil {
+			return res, fmt.Errorf("mark partial: %w", err)
+		}
+		r.log.Warn("retention has dropped the oldest events: the rebuild is partial", "counts_from", res.PartialFrom.Format(time.RFC3339), "first_seq", info.State.FirstSeq)
+	}
+	r.log.Info("rebuilding", "from", live, "into", res.To, "consumers", names, "log_seq", fmt.Sprintf("%d..%d", info.State.FirstSeq, info.State.LastSeq))
+
+	prog := &progress{w: r.progress, start: time.Now(), total: info.State.LastSeq}
+	for {
+		// Catch every consumer up with its live watermark.
+		for _, cr := range runs {
+			target, err := store.Watermark(ctx, live, cr.name)
+			if err != nil {
+				return res, err
+			}
+			n, err := r.catchUp(ctx, store, res.To, cr, target, prog)
+			res.Events += n
+			if err != nil {
+				return res, err
+			}
+		}
+		if !r.cfg.Switch {
+			break
+		}
+		diffs, equal, err := r.compare(ctx, rc, store, live, res.To, runs)
+		if err != nil {
+			return res, err
+		}
+		if !equal {
+			continue // the live aggregate moved on meanwhile: catch up again
+		}
+		res.Differences = diffs
+		if len(diffs) > 0 && !r.cfg.Force {
+			prog.done()
+			return res, fmt.Errorf("the rebuilt counters differ from the live ones at the same watermark (%s); not switching (use --force to switch anyway, or --switch=false)", strings.Join(first(diffs, 5), "; "))
+		}
+		err = store.Switch(ctx, live, res.To, names)
+		if errors.Is(err, projection.ErrNotCaughtUp) {
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Switched = true
+		break
+	}
+	prog.done()
+	for _, cr := range runs {
+		res.Watermarks[cr.name] = cr.applied
+	}
+	if err := rc.HSet(ctx, store.Keys(res.To).Meta(), projection.MetaBuiltAt, time.Now().UnixMilli()).Err(); err != nil {
+		return res, fmt.Errorf("mark built: %w", err)
+	}
+	if res.Switched && !r.cfg.Keep {
+		if err := store.Drop(ctx, live); err != nil {
+			return res, err
+		}
+		res.Dropped = true
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// catchUp applies cr's share of the log up to and including target.
+func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns string, cr *consumerRun, target uint64, prog *progress) (int64, error) {
+	var applied int64
+	pending := 0
+	var last uint64
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		res, err := store.ApplyStandby(ctx, ns, cr.name, cr.applied, last, cr.delta)
+		if err != nil {
+			return err
+		}
+		if res.Status != projection.Applied {
+			return fmt.Errorf("apply to %s as %s: %s (watermark %d, expected %d): another rebuild is writing to it?", ns, cr.name, res.Status, res.Watermark, cr.applied)
+		}
+		cr.applied = last
+		applied += int64(pending)
+		prog.add(pending, last)
+		pending = 0
+		cr.delta.Reset()
+		return nil
+	}
+	add := func(m jetstream.Msg) error {
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("message metadata: %w", err)
+		}
+		if ev, err := event.Parse(m.Data()); err == nil {
+			cr.delta.Add(&ev)
+		}
+		last = md.Sequence.Stream
+		pending++
+		if pending >= r.cfg.BatchSize {
+			return flush()
+		}
+		return nil
+	}
+	reached := func() bool { return max(cr.applied, last) >= target }
+	// Messages read beyond an earlier target come first.
+	held := cr.held
+	cr.held = nil
+	for i, m := range held {
+		md, _ := m.Metadata()
+		if md.Sequence.Stream > target {
+			cr.held = append(cr.held, held[i:]...)
+			break
+		}
+		if err := add(m); err != nil {
+			return applied, err
+		}
+	}
+	for !reached() && len(cr.held) == 0 {
+		batch, err := cr.cons.Fetch(r.cfg.BatchSize, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return applied, fmt.Errorf("read log: %w", err)
+		}
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return applied, fmt.Errorf("message metadata: %w", err)
+			}
+			if md.Sequence.Stream > target {
+				cr.held = append(cr.held, m)
+				continue
+			}
+			if err := add(m); err != nil {
+				return applied, err
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return applied, fmt.Errorf("read log: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return applied, err
+		}
+	}
+	if err := flush(); err != nil {
+		return applied, err
+	}
+	if cr.applied != target && cr.applied < target {
+		return applied, fmt.Errorf("consumer %s: the log skipped from %d past the live watermark %d (was its filter changed?)", cr.name, cr.applied, target)
+	}
+	return applied, nil
+}
+
+// compare reads the live counters and watermarks in one transaction and compares
+// them with the rebuilt namespace. equal is false when the live watermarks moved
+// past the rebuilt ones (compare again after catching up).
+func (r *Rebuilder) compare(ctx context.Context, rc *redis.Client, store *projection.Store, live, ns string, runs []*consumerRun) (diffs []string, equal bool, err error) {
+	kinds := []projection.Kind{projection.KindCube, projection.KindNamespace, projection.KindEditor, projection.KindMinor, projection.KindBytes}
+	kl, kn := store.Keys(live), store.Keys(ns)
+	var wmCmd *redis.MapStringStringCmd
+	liveCmds := make([]*redis.MapStringStringCmd, len(kinds))
+	_, err = rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		wmCmd = p.HGetAll(ctx, kl.Watermarks())
+		for i, k := range kinds {
+			liveCmds[i] = p.HGetAll(ctx, kl.All(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("snapshot live counters: %w", err)
+	}
+	for _, cr := range runs {
+		if wmCmd.Val()[cr.name] != strconv.FormatUint(cr.applied, 10) {
+			return nil, false, nil
+		}
+	}
+	for i, k := range kinds {
+		mine, err := rc.HGetAll(ctx, kn.All(k)).Result()
+		if err != nil {
+			return nil, false, fmt.Errorf("read rebuilt counters: %w", err)
+		}
+		diffs = append(diffs, diffMaps(string(k), liveCmds[i].Val(), mine)...)
+	}
+	return diffs, true, nil
+}
+
+func diffMaps(kind string, live, rebuilt map[string]string) []string {
+	var out []string
+	for f, v := range live {
+		if rebuilt[f] != v && !(v == "0" && rebuilt[f] == "") {
+			out = append(out, fmt.Sprintf("%s %s: live %s, rebuilt %s", kind, f, v, orZero(rebuilt[f])))
+		}
+	}
+	for f, v := range rebuilt {
+		if _, ok := live[f]; !ok && v != "0" {
+			out = append(out, fmt.Sprintf("%s %s: live 0, rebuilt %s", kind, f, v))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
+	}
+	return s
+}
+
+// progress draws a one-line progress bar with rate and ETA.
+type progress struct {
+	w      io.Writer
+	start  time.Time
+	total  uint64
+	events int64
+	seq    uint64
+	last   time.Time
+}
+
+func (p *progress) add(n int, seq uint64) {
+	p.events += int64(n)
+	p.seq = seq
+	if p.w == nil || time.Since(p.last) < 500*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.draw("\r")
+}
+
+func (p *progress) draw(end string) {
+	el := time.Since(p.start).Seconds()
+	rate := float64(p.events) / max(el, 1e-9)
+	frac := 1.0
+	if p.total > 0 {
+		frac = min(float64(p.seq)/float64(p.total), 1)
+	}
+	const width = 30
+	filled := int(frac * width)
+	eta := "--"
+	if rate > 0 && p.total > p.seq {
+		eta = (time.Duration(float64(p.total-p.seq) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "rebuild [%s%s] %3.0f%%  %d events  %.0f events/s  ETA %s%s",
+		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, p.events, rate, eta, end)
+}
+
+func (p *progress) done() {
+	if p.w != nil {
+		p.draw("\n")
+	}
+}
