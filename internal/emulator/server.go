@@ -51,6 +51,10 @@ const (
 	hugeSize = 2 << 20
 	// writeTimeout bounds one frame's write, so a stalled client frees its slot.
 	writeTimeout = 30 * time.Second
+	// rebaseDrift is how far Rebase lets an event's time stray from when it is
+	// served before re-anchoring (the real feed's events arrive within a second or
+	// two of their meta.dt).
+	rebaseDrift = 10 * time.Second
 	// gapLimit is the jump in meta.dt between neighbours that Rebase closes.
 	gapLimit = time.Hour
 	// maxPosition bounds the offsets accepted in Last-Event-ID.
@@ -189,7 +193,10 @@ func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 
 // rebase computes the per-event shifts that move event 0 to now. A jump of more
 // than gapLimit between neighbours starts a block, which is anchored at its first
-// event's pacing offset after now.
+// event's pacing offset after now. So does an event whose rebased time would drift
+// more than rebaseDrift from the moment it is served: the older blocks of the
+// recording have no arrival times and are paced faster than their event times
+// advance, and without this their times would run minutes ahead of the clock.
 func (s *Server) rebase(dts []time.Time, now time.Time) {
 	s.shifts = make([]time.Duration, s.n)
 	var shift time.Duration
@@ -200,7 +207,8 @@ func (s *Server) rebase(dts []time.Time, now time.Time) {
 			s.shifts[i] = shift
 			continue
 		}
-		if !anchored || t.Sub(prev) > gapLimit || prev.Sub(t) > gapLimit {
+		drift := t.Add(shift).Sub(now.Add(s.offs[i]))
+		if !anchored || t.Sub(prev) > gapLimit || prev.Sub(t) > gapLimit || drift > rebaseDrift || drift < -rebaseDrift {
 			shift = now.Add(s.offs[i]).Sub(t).Truncate(time.Second)
 			anchored = true
 		}

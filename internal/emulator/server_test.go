@@ -368,6 +368,13 @@ func TestRebaseShiftsTimes(t *testing.T) {
 	if d := rebased[247].Sub(before); d < 0 || d > recs[247].Offset+time.Minute {
 		t.Errorf("block D starts %v after now, want about %v", d, recs[247].Offset)
 	}
+	// No event runs far ahead of the moment it is served at the recorded pace,
+	// even in the older blocks, whose event times advance faster than their pacing.
+	for i, rec := range recs {
+		if d := rebased[i].Sub(before.Add(rec.Offset)); d > rebaseDrift+2*time.Second {
+			t.Fatalf("event %d is dated %v after it is served", i, d)
+		}
+	}
 }
 
 func TestPacing(t *testing.T) {
