@@ -128,6 +128,7 @@ type Dashboard struct {
 	// UI state, touched only on the UI goroutine.
 	last        snapshot
 	cursor      string // domain under the table's cursor
+	rendering   bool   // renderTable is moving rows: selection changes are not the user's
 	inDetail    bool
 	helpOpen    bool
 	filterOpen  bool
@@ -210,6 +211,9 @@ func (d *Dashboard) build() {
 		SetSelectedStyle(tcell.StyleDefault.Reverse(true))
 	d.table.SetBorder(true).SetTitle(" wikis ")
 	d.table.SetSelectionChangedFunc(func(row, _ int) {
+		if d.rendering {
+			return // rows moved under the cursor; only the user moves it
+		}
 		if ref, ok := d.table.GetCell(row, colDomain).GetReference().(string); ok {
 			d.cursor = ref
 		}
@@ -607,6 +611,8 @@ func bannerLine(s snapshot) line {
 // renderTable updates the wiki table cell by cell, keeping the cursor on the
 // same domain.
 func (d *Dashboard) renderTable(s snapshot) {
+	d.rendering = true
+	defer func() { d.rendering = false }()
 	for c := colRank; c < numCols; c++ {
 		h := d.table.GetCell(0, c)
 		name := strings.TrimRight(h.Text, " ▲▼")
@@ -656,9 +662,10 @@ func (d *Dashboard) renderTable(s snapshot) {
 	if cursorRow < 0 {
 		cursorRow = 1
 	}
-	if sel, _ := d.table.GetSelection(); sel != cursorRow {
-		d.table.Select(cursorRow, 0)
-	}
+	// Select on every render, not only when the row changed: it also makes the
+	// table scroll to the cursor, which tview would otherwise leave tracking the
+	// end of a table that was shorter than the screen while it waited for data.
+	d.table.Select(cursorRow, 0)
 	title := " wikis "
 	if s.Filter != "" {
 		title = fmt.Sprintf(" wikis %d/%d ", len(s.Rows), s.Wikis)
