@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ type TLS struct {
 
 // Config builds the *tls.Config, or nil when TLS is off.
 func (t TLS) Config() (*tls.Config, error) {
-	if !t.Enable && t.CAFile == "" && t.CertFile == "" {
+	if !t.Enable && t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" {
 		return nil, nil
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
@@ -52,7 +53,10 @@ func (t TLS) Config() (*tls.Config, error) {
 		}
 		c.RootCAs = pool
 	}
-	if t.CertFile != "" || t.KeyFile != "" {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("load client certificate: the certificate and key files go together")
+	}
+	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("load client certificate: %w", err)
@@ -105,6 +109,12 @@ func (k Kafka) Validate() error {
 	if _, err := k.mechanism(); err != nil {
 		errs = append(errs, err)
 	}
+	if k.SASLMechanism != "" && k.User == "" {
+		errs = append(errs, errors.New("kafka-user: needed with kafka-sasl"))
+	}
+	if k.SASLMechanism != "" && k.Password == "" {
+		errs = append(errs, errors.New("kafka-password: needed with kafka-sasl"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -115,20 +125,29 @@ func (k Kafka) mechanism() (sasl.Mechanism, error) {
 	case "PLAIN":
 		return plain.Mechanism{Username: k.User, Password: k.Password}, nil
 	case "SCRAM-SHA-256":
-		m, err := scram.Mechanism(scram.SHA256, k.User, k.Password)
-		if err != nil {
-			return nil, fmt.Errorf("kafka-sasl: %w", err)
-		}
-		return m, nil
+		return k.scram(scram.SHA256)
 	case "SCRAM-SHA-512":
-		m, err := scram.Mechanism(scram.SHA512, k.User, k.Password)
-		if err != nil {
-			return nil, fmt.Errorf("kafka-sasl: %w", err)
-		}
-		return m, nil
+		return k.scram(scram.SHA512)
 	default:
 		return nil, fmt.Errorf("kafka-sasl: %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", k.SASLMechanism)
 	}
+}
+
+// scram builds a SCRAM mechanism. The SCRAM library quotes the offending user or
+// password in its SASLprep errors, so only the name of the field is passed on.
+func (k Kafka) scram(algo scram.Algorithm) (sasl.Mechanism, error) {
+	m, err := scram.Mechanism(algo, k.User, k.Password)
+	if err == nil {
+		return m, nil
+	}
+	field := "kafka-user or kafka-password"
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "username"):
+		field = "kafka-user"
+	case strings.Contains(msg, "password"):
+		field = "kafka-password"
+	}
+	return nil, fmt.Errorf("kafka-sasl %s: %s holds a character that SASLprep prohibits", algo.Name(), field)
 }
 
 // Transport returns a kafka-go transport (for Writer and Client) with k's TLS and SASL.
@@ -225,7 +244,9 @@ func (n NATS) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	opts = append(opts, extra...)
 	nc, err := nats.Connect(n.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(n.URL), err)
+		// nats.go quotes a URL it cannot parse, credentials included.
+		secrets := append(urlSecrets(n.URL), n.Password, n.Token)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(n.URL), scrub(err, secrets...))
 	}
 	return nc, nil
 }
@@ -269,6 +290,7 @@ func (r Redis) Options() (*redis.Options, error) {
 	if tc != nil {
 		if o.TLSConfig != nil {
 			tc.ServerName = o.TLSConfig.ServerName
+			tc.InsecureSkipVerify = tc.InsecureSkipVerify || o.TLSConfig.InsecureSkipVerify
 		}
 		o.TLSConfig = tc
 	}
@@ -288,27 +310,84 @@ func (r Redis) Client() (*redis.Client, error) {
 	return redis.NewClient(o), nil
 }
 
-// Redact returns u with any password replaced by "xxxxx", for logs and errors.
-// Strings that are not URLs are returned unchanged unless they hold '@', in which
-// case everything before it is hidden.
+// redacted replaces secrets in logs and errors.
+const redacted = "xxxxx"
+
+// Redact returns u, a URL or a comma-separated list of them, with the secrets
+// replaced by "xxxxx", for logs and errors: in "scheme://user:password@host" the
+// password, in "scheme://token@host" the token. Strings without a scheme are
+// treated alike ("user:password@host", "token@host"); parts without '@' are
+// returned unchanged. The last '@' of a part ends its credentials, so a password
+// holding '@', ':' or '/' is hidden whole.
 func Redact(u string) string {
 	parts := strings.Split(u, ",")
 	for i, p := range parts {
-		pu, err := url.Parse(strings.TrimSpace(p))
-		if err != nil || pu.Scheme == "" {
-			if at := strings.LastIndex(p, "@"); at >= 0 {
-				parts[i] = "xxxxx" + p[at:]
-			}
+		prefix, cred, rest, ok := splitCredentials(p)
+		if !ok {
 			continue
 		}
-		if pu.User != nil {
-			if _, has := pu.User.Password(); has {
-				pu.User = url.UserPassword(pu.User.Username(), "xxxxx")
-			} else {
-				pu.User = url.User("xxxxx")
-			}
+		if user, _, hasPass := strings.Cut(cred, ":"); hasPass {
+			parts[i] = prefix + user + ":" + redacted + rest
+		} else {
+			parts[i] = prefix + redacted + rest
 		}
-		parts[i] = pu.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// splitCredentials splits one URL into the text before its credentials (the
+// scheme and "://", if any), the credentials and the rest from the last '@' on.
+func splitCredentials(p string) (prefix, cred, rest string, ok bool) {
+	at := strings.LastIndex(p, "@")
+	if at < 0 {
+		return "", "", p, false
+	}
+	start := 0
+	if i := strings.Index(p, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return p[:start], p[start:at], p[at:], true
+}
+
+// urlSecrets returns the passwords and tokens held by the URLs in u (a
+// comma-separated list), as written and URL-decoded.
+func urlSecrets(u string) []string {
+	var out []string
+	for _, p := range strings.Split(u, ",") {
+		_, cred, _, ok := splitCredentials(p)
+		if !ok {
+			continue
+		}
+		secret := cred
+		if _, pass, hasPass := strings.Cut(cred, ":"); hasPass {
+			secret = pass
+		}
+		out = append(out, secret)
+		if dec, err := url.PathUnescape(secret); err == nil && dec != secret {
+			out = append(out, dec)
+		}
+	}
+	return out
+}
+
+// scrub returns err unchanged when its text holds none of the secrets, and
+// otherwise a new error with the same text but each secret replaced by "xxxxx"
+// (the original is dropped, so its text cannot surface through Unwrap).
+func scrub(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := msg
+	// Longest first, so a secret that holds another is hidden whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range secrets {
+		if s != "" {
+			clean = strings.ReplaceAll(clean, s, redacted)
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return errors.New(clean)
 }
