@@ -203,6 +203,7 @@ func TestRecordingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	checkRoutes(t, srv.App())
 
 	if got.Total != wantTotal {
 		t.Errorf("total = %d, want %d", got.Total, wantTotal)
@@ -232,4 +233,150 @@ func TestRecordingEndToEnd(t *testing.T) {
 		t.Errorf("malformed frames or canaries did not reach ingest: %d dead-lettered, %d canaries",
 			in.Stats().DeadLettered.Load(), in.Stats().Canaries.Load())
 	}
+}
+
+type tester interface {
+	Test(*http.Request, ...int) (*http.Response, error)
+}
+
+func getJSON(t *testing.T, app tester, path string, into any) {
+	t.Helper()
+	resp, err := app.Test(httptest.NewRequest(http.MethodGet, path, nil), 5000)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", path, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, b)
+	}
+}
+
+// checkRoutes compares the windowed, grouped and top-N routes with figures computed
+// from the recording with encoding/json, by event time as the API defines windows:
+// the N minutes ending with the minute of the newest event.
+func checkRoutes(t *testing.T, app tester) {
+	type rec struct {
+		Meta struct {
+			ID, Domain, Dt string
+		} `json:"meta"`
+		Type, Title, User string
+		Bot               bool
+	}
+	var evs []rec
+	var newest time.Time
+	sc := bufio.NewScanner(bytes.NewReader(recording.NDJSON()))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var r rec
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, r)
+		if dt, err := time.Parse(time.RFC3339, r.Meta.Dt); err == nil && dt.After(newest) {
+			newest = dt
+		}
+	}
+	lastMin := newest.Unix() / 60
+	inWindow := func(r rec, minutes int64) bool {
+		dt, _ := time.Parse(time.RFC3339, r.Meta.Dt)
+		m := dt.Unix() / 60
+		return minutes == 0 || (m > lastMin-minutes && m <= lastMin)
+	}
+	for _, w := range []struct {
+		name    string
+		minutes int64
+	}{{"1m", 1}, {"5m", 5}, {"1h", 60}, {"24h", 1440}, {"all", 0}} {
+		byType := map[string]int64{}
+		var total, bots int64
+		for _, r := range evs {
+			if inWindow(r, w.minutes) {
+				byType[r.Type]++
+				total++
+				if r.Bot {
+					bots++
+				}
+			}
+		}
+		var got struct {
+			Stats    map[string]int64 `json:"stats"`
+			Total    int64            `json:"total"`
+			BotShare float64          `json:"bot_share"`
+		}
+		getJSON(t, app, "/stats?by=type&window="+w.name, &got)
+		if got.Total != total {
+			t.Errorf("window %s: total %d, want %d", w.name, got.Total, total)
+		}
+		for typ, n := range byType {
+			if got.Stats[typ] != n {
+				t.Errorf("window %s: %s = %d, want %d", w.name, typ, got.Stats[typ], n)
+			}
+		}
+		var humans struct {
+			Total int64 `json:"total"`
+		}
+		getJSON(t, app, "/stats?bot=false&window="+w.name, &humans)
+		if humans.Total != total-bots {
+			t.Errorf("window %s: %d human edits, want %d", w.name, humans.Total, total-bots)
+		}
+	}
+	// Top pages of the last hour.
+	pages := map[string]int64{}
+	for _, r := range evs {
+		if inWindow(r, 60) {
+			pages[r.Meta.Domain+"|"+r.Title]++
+		}
+	}
+	var top struct {
+		Items []struct {
+			Domain, Title string
+			Count         int64
+		} `json:"items"`
+	}
+	getJSON(t, app, "/stats/top/pages?window=1h&top=5", &top)
+	if len(top.Items) != 5 {
+		t.Fatalf("top pages: %d items", len(top.Items))
+	}
+	for i, it := range top.Items {
+		if want := pages[it.Domain+"|"+it.Title]; it.Count != want {
+			t.Errorf("top page %d %s %q: %d, want %d", i, it.Domain, it.Title, it.Count, want)
+		}
+		for k, n := range pages {
+			if n > top.Items[len(top.Items)-1].Count && !containsPage(top.Items, k) {
+				t.Errorf("page %s (%d) is missing from the top 5", k, n)
+			}
+		}
+	}
+	// The time series of the last 5 minutes adds up to the 5m total.
+	var series struct {
+		Total []int64 `json:"total"`
+	}
+	getJSON(t, app, "/stats/timeseries?window=5m", &series)
+	var sum, want int64
+	for _, n := range series.Total {
+		sum += n
+	}
+	for _, r := range evs {
+		if inWindow(r, 5) {
+			want++
+		}
+	}
+	if len(series.Total) != 5 || sum != want {
+		t.Errorf("timeseries 5m: %d points summing to %d, want 5 summing to %d", len(series.Total), sum, want)
+	}
+}
+
+func containsPage(items []struct {
+	Domain, Title string
+	Count         int64
+}, key string) bool {
+	for _, it := range items {
+		if it.Domain+"|"+it.Title == key {
+			return true
+		}
+	}
+	return false
 }
