@@ -300,14 +300,16 @@ func TestNATSRestart(t *testing.T) {
 	_, srv = testenv.NATSAt(t, port, dir)
 	waitBridged(t, js, r, 1600)
 
-	// Down while publishing.
-	e.produce(evs[1600:])
+	// Down while publishing: with four times the recording to publish, the
+	// outage comes well before the end.
+	more := append(evs[1600:], copies(evs, 3)...)
+	e.produce(more)
 	waitFor(t, "publishing to resume", func() bool { return streamMsgs(js, wire.DefaultStream) > 1600 })
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	time.Sleep(500 * time.Millisecond)
 	testenv.NATSAt(t, port, dir)
-	waitBridged(t, js, r, uint64(len(evs)))
+	waitBridged(t, js, r, uint64(1600+len(more)))
 	if err := r.halt(t); err != nil {
 		t.Fatal(err)
 	}

@@ -37,8 +37,9 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// Replicas is the replica count used when creating the stream (default 1).
 	Replicas int
-	// MaxInFlight is the most asynchronous publishes awaiting their ack at once, and
-	// so the size of one publish window (default 256).
+	// MaxInFlight is the most asynchronous publishes awaiting their ack at once
+	// (default 256). It is also how many records per partition a restart reads
+	// again to find where the stream stopped.
 	MaxInFlight int
 	// FetchMaxWait is how long one Kafka fetch waits for new records (default 250ms).
 	FetchMaxWait time.Duration

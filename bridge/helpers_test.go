@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,22 @@ func events(t testing.TB) []sent {
 	}
 	if len(out) != 2723 {
 		t.Fatalf("recording has %d events, want 2723", len(out))
+	}
+	return out
+}
+
+// copies returns n (at most 20) copies of evs, copy i with meta.ids whose first
+// character is replaced by the letter 'g'+i, so that every copy is a new set of
+// events, distinct from evs (whose ids are hexadecimal) too.
+func copies(evs []sent, n int) []sent {
+	out := make([]sent, 0, n*len(evs))
+	for copyN := range n {
+		for _, s := range evs {
+			newID := string(rune('g'+copyN)) + s.ev.ID[1:]
+			s.raw = bytes.Replace(s.raw, []byte(s.ev.ID), []byte(newID), 1)
+			s.ev.ID = newID
+			out = append(out, s)
+		}
 	}
 	return out
 }

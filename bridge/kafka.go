@@ -75,15 +75,41 @@ type record struct {
 	skip bool
 	// id is the Nats-Msg-Id (meta.id).
 	id string
-	// msg is the message to publish, without the expected-last-sequence header.
-	msg *nats.Msg
+	// msg is the message to publish; the publisher adds the expectations to its
+	// headers.
+	msg nats.Msg
+	// values holds the header values of msg, so that they take no allocation
+	// of their own.
+	values [headerValues]string
+}
+
+// Indexes into record.values.
+const (
+	hvMsgID = iota
+	hvTopic
+	hvPartition
+	hvOffset
+	hvEventTime
+	hvDomain
+	hvBridge
+	hvReceived
+	hvExpectedSeq
+	hvExpectedID
+	headerValues
+)
+
+// setHeader sets the header key of r.msg to the single value val, stored at
+// r.values[i].
+func (r *record) setHeader(i int, key, val string) {
+	r.values[i] = val
+	r.msg.Header[key] = r.values[i : i+1 : i+1]
 }
 
 // build turns a Kafka record into the message to publish. The payload is the raw
 // value; the headers carry meta.id, the Kafka position and the event's metadata.
 func (b *Bridge) build(m kafka.Message) *record {
 	r := &record{partition: m.Partition, offset: m.Offset}
-	ev, err := event.Parse(m.Value)
+	f, err := parseFields(m.Value)
 	if err != nil {
 		r.skip = true
 		if errors.Is(err, event.ErrCanary) {
@@ -95,24 +121,25 @@ func (b *Bridge) build(m kafka.Message) *record {
 			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "bytes", len(m.Value), "err", err)
 		return r
 	}
-	id := kafkaHeader(m, wire.HeaderMetaID)
-	if id == "" {
-		id = ev.ID
+	r.id = kafkaHeader(m, wire.HeaderMetaID)
+	if r.id == "" {
+		r.id = f.id
 	}
-	r.id = id
-	h := nats.Header{
-		jetstream.MsgIDHeader:     {id},
-		wire.HeaderKafkaTopic:     {m.Topic},
-		wire.HeaderKafkaPartition: {strconv.Itoa(m.Partition)},
-		wire.HeaderKafkaOffset:    {strconv.FormatInt(m.Offset, 10)},
-		wire.HeaderEventTime:      {strconv.FormatInt(ev.Time.UnixMilli(), 10)},
-		wire.HeaderDomain:         {ev.Domain},
-		HeaderBridge:              {b.instance},
+	r.msg = nats.Msg{
+		Subject: wire.SubjectPrefix + "." + f.wiki + "." + f.typ,
+		Data:    m.Value,
+		Header:  make(nats.Header, headerValues),
 	}
+	r.setHeader(hvMsgID, jetstream.MsgIDHeader, r.id)
+	r.setHeader(hvTopic, wire.HeaderKafkaTopic, m.Topic)
+	r.setHeader(hvPartition, wire.HeaderKafkaPartition, strconv.Itoa(m.Partition))
+	r.setHeader(hvOffset, wire.HeaderKafkaOffset, strconv.FormatInt(m.Offset, 10))
+	r.setHeader(hvEventTime, wire.HeaderEventTime, strconv.FormatInt(f.time.UnixMilli(), 10))
+	r.setHeader(hvDomain, wire.HeaderDomain, f.domain)
+	r.setHeader(hvBridge, HeaderBridge, b.instance)
 	if recv := kafkaHeader(m, wire.HeaderReceived); recv != "" {
-		h[wire.HeaderNATSReceived] = []string{recv}
+		r.setHeader(hvReceived, wire.HeaderNATSReceived, recv)
 	}
-	r.msg = &nats.Msg{Subject: ev.Subject(wire.SubjectPrefix), Data: m.Value, Header: h}
 	return r
 }
 

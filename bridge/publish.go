@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"time"
 
@@ -14,12 +13,17 @@ import (
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
-// errNotSent marks a window entry that was not sent because an earlier one of the
-// same window could not be.
+// errNotSent marks a record that was not sent because an earlier send failed.
 var errNotSent = errors.New("not sent")
 
-// publisher writes windows of records to the stream, each publish expecting the
-// stream's last sequence to be the one the previous publish left.
+// errSkipKnown marks a record whose meta.id the stream's recovered tail holds.
+var errSkipKnown = errors.New("already in the stream")
+
+// publisher writes the records to the stream in the order it receives them,
+// keeping up to Config.MaxInFlight publishes awaiting their ack. Each publish
+// expects the stream's last sequence and Nats-Msg-Id to be those the previous
+// publish leaves, so the publishes in flight form a chain: once one of them is
+// not stored, none after it can be.
 type publisher struct {
 	b      *Bridge
 	js     jetstream.JetStream
@@ -27,192 +31,293 @@ type publisher struct {
 	// last is the stream's last sequence as far as this bridge knows: every message
 	// up to it was checked to be this bridge's (or was there at start).
 	last uint64
-	// lastID is the Nats-Msg-Id of the message at last ("" for none): each publish
-	// also expects the previous one's id, so that once a publish fails no later
-	// one of the same window can be stored after a message someone else wrote.
+	// lastID is the Nats-Msg-Id of the message at last ("" for none).
 	lastID string
 	// known are meta.ids the stream holds from the resume overlap.
 	known map[string]struct{}
 	parts map[int]*partState
+
+	// queue holds the records read and not yet settled, in the order read.
+	queue ring
+	// nextSeq and nextID are what the next publish expects: the stream's last
+	// sequence and Nats-Msg-Id once every publish in flight is stored.
+	nextSeq uint64
+	nextID  string
+	// sendErr is set once a send failed: the records after it are not sent.
+	sendErr error
+	// failures counts consecutive resynchronisations caused by failing publishes
+	// (rather than a broken chain), and wait is the pause before the next attempt.
+	failures int
+	wait     time.Duration
 }
 
-// result is the outcome of one window entry.
-type result struct {
-	ack *jetstream.PubAck
+// entry is one record in the queue with the outcome of its publish.
+type entry struct {
+	r *record
+	// f is the publish awaiting its ack (nil when the record was not sent).
+	f jetstream.PubAckFuture
+	// deadline bounds the wait for f, should the client never resolve it.
+	deadline time.Time
+	// done reports that ack or err holds the outcome.
+	done bool
+	ack  *jetstream.PubAck
+	// err is why the record was not stored: errSkipKnown, nats.ErrMaxPayload,
+	// errNotSent, a send error or the publish's error.
 	err error
 }
 
-// run collects records into windows and publishes them until ctx ends (nil) or an
-// error stops the pipeline.
+// poll collects the outcome of e's publish without waiting; it reports whether
+// the outcome is known.
+func (e *entry) poll() bool {
+	if e.done {
+		return true
+	}
+	select {
+	case e.ack = <-e.f.Ok():
+	case e.err = <-e.f.Err():
+	default:
+		return false
+	}
+	e.done = true
+	return true
+}
+
+// await waits for the outcome of e's publish. The client times every publish out
+// after AckTimeout; the deadline only guards against one that never resolves.
+func (e *entry) await(guard *time.Timer) {
+	if e.done {
+		return
+	}
+	guard.Reset(time.Until(e.deadline))
+	select {
+	case e.ack = <-e.f.Ok():
+	case e.err = <-e.f.Err():
+	case <-guard.C:
+		e.err = jetstream.ErrAsyncPublishTimeout
+	}
+	guard.Stop()
+	e.done = true
+}
+
+// run publishes the records of in until ctx ends (nil) or an error stops the
+// pipeline. Whenever it stops it first waits for the publishes in flight, so that
+// none lands after the next pipeline has read the stream's position.
 func (p *publisher) run(ctx context.Context, in <-chan *record, errc <-chan error) error {
 	limit := p.b.cfg.MaxInFlight
-	window := make([]*record, 0, limit)
+	p.queue = newRing(limit)
+	p.nextSeq, p.nextID = p.last, p.lastID
+	p.wait = 100 * time.Millisecond
+	guard := time.NewTimer(time.Hour)
+	guard.Stop()
+	filling := true
+	lagTick := time.NewTicker(time.Second)
+	defer lagTick.Stop()
 	for {
-		window = window[:0]
+		if cause := p.settleDone(); cause != nil {
+			err := p.recover(ctx, cause, guard)
+			if err != nil {
+				if ctx.Err() != nil && !errors.Is(err, ErrFenced) {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
+		// Publish in bursts: wait for half the window to be acked, then fill it
+		// again with what is at hand, so that each write and each wake-up of the
+		// server and the client carries many messages.
+		switch {
+		case p.queue.len() <= limit/2:
+			filling = true
+		case p.queue.len() >= limit:
+			filling = false
+		}
+		var next <-chan *record
+		if filling && p.sendErr == nil {
+			next = in
+		}
+		var ok <-chan *jetstream.PubAck
+		var fail <-chan error
+		var timeout <-chan time.Time
+		head := p.queue.front()
+		if head != nil {
+			// The head needs an ack: settleDone settled every other kind.
+			ok, fail = head.f.Ok(), head.f.Err()
+			guard.Reset(time.Until(head.deadline))
+			timeout = guard.C
+		}
 		select {
 		case <-ctx.Done():
+			p.drain(guard)
 			return nil
 		case err := <-errc:
+			p.drain(guard)
 			return err
-		case r := <-in:
-			window = append(window, r)
+		case r := <-next:
+			p.send(r)
+			p.sendAvailable(in, limit)
+		case head.ack = <-ok:
+			head.done = true
+		case head.err = <-fail:
+			head.done = true
+		case <-timeout:
+			head.err, head.done = jetstream.ErrAsyncPublishTimeout, true
+		case <-lagTick.C:
+			p.b.updateLag()
 		}
-	fill:
-		for len(window) < limit {
-			select {
-			case r := <-in:
-				window = append(window, r)
-			default:
-				break fill
-			}
+		if timeout != nil {
+			guard.Stop()
 		}
-		if err := p.flush(ctx, window); err != nil {
-			if ctx.Err() != nil && !errors.Is(err, ErrFenced) {
-				return nil
-			}
-			return err
-		}
-		p.b.updateLag()
 	}
 }
 
-// flush publishes one window and returns when every record of it is stored (or
-// skipped), resynchronising with the stream as often as the chain breaks.
-func (p *publisher) flush(ctx context.Context, window []*record) error {
-	pending := window
-	wait := 100 * time.Millisecond
-	for failures := 0; len(pending) > 0; {
-		results := p.publish(pending)
-		fail := -1
-		var cause error
-		for i, r := range pending {
-			res := results[i]
-			if fail >= 0 {
-				continue
-			}
-			switch {
-			case r.skip:
-				p.settle(r)
-			case res.err == errSkipKnown:
-				p.b.stats.AlreadyBridged.Add(1)
-				p.settle(r)
-			case errors.Is(res.err, nats.ErrMaxPayload):
-				p.b.stats.Invalid.Add(1)
-				p.b.log.Warn("skipping a Kafka record too large for NATS",
-					"partition", r.partition, "offset", r.offset, "bytes", len(r.msg.Data), "err", res.err)
-				p.settle(r)
-			case res.err != nil:
-				fail, cause = i, res.err
-			case res.ack.Duplicate:
-				// The stream already holds this meta.id and did not advance: the
-				// expectations of the rest of the window are now one too high.
-				p.b.stats.Duplicates.Add(1)
-				p.settle(r)
-			default:
-				p.b.stats.Published.Add(1)
-				p.last, p.lastID = res.ack.Sequence, r.id
-				p.settle(r)
-			}
+// send queues r and, unless it is to be skipped, publishes it asynchronously with
+// the expectations the publish before it leaves.
+func (p *publisher) send(r *record) {
+	e := p.queue.push(r)
+	switch {
+	case r.skip:
+		return
+	case p.isKnown(r.id):
+		e.err = errSkipKnown
+		return
+	case p.sendErr != nil:
+		e.err = errNotSent
+		return
+	}
+	r.setHeader(hvExpectedSeq, jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.nextSeq, 10))
+	if p.nextID != "" {
+		r.setHeader(hvExpectedID, jetstream.ExpectedLastMsgIDHeader, p.nextID)
+	} else {
+		delete(r.msg.Header, jetstream.ExpectedLastMsgIDHeader)
+	}
+	f, err := p.js.PublishMsgAsync(&r.msg)
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		// Not sent, so the expectations of the next publish stay as they are.
+		e.err = err
+	case err != nil:
+		p.sendErr = fmt.Errorf("publish %s: %w", r.msg.Subject, err)
+		e.err = p.sendErr
+	default:
+		e.f, e.deadline = f, time.Now().Add(p.b.cfg.AckTimeout+5*time.Second)
+		p.nextSeq, p.nextID = p.nextSeq+1, r.id
+	}
+}
+
+// sendAvailable sends the records waiting in in, without blocking, until the
+// window is full.
+func (p *publisher) sendAvailable(in <-chan *record, limit int) {
+	for p.queue.len() < limit && p.sendErr == nil {
+		select {
+		case r := <-in:
+			p.send(r)
+		default:
+			return
 		}
-		if fail < 0 {
+	}
+}
+
+func (p *publisher) isKnown(id string) bool {
+	_, ok := p.known[id]
+	return ok
+}
+
+// settleDone settles the records at the front of the queue whose outcome is known,
+// in order, and stops at the first one still awaiting its ack. It returns the
+// error of the first record that was not stored, left at the front of the queue.
+func (p *publisher) settleDone() error {
+	for e := p.queue.front(); e != nil; e = p.queue.front() {
+		if e.f != nil && !e.poll() {
 			return nil
 		}
-		rest := pending[fail:]
-		found, err := p.resync(ctx, rest, cause)
-		if err != nil {
+		if err := p.settleEntry(e); err != nil {
 			return err
 		}
-		if !isWrongLastSeq(cause) && len(found) == 0 {
-			// Not a broken chain but a failing publish (the stream full, the
-			// server restarting): wait before trying again, and hand over to a
-			// pipeline restart if it goes on.
-			if failures++; failures >= 10 {
-				return fmt.Errorf("publish to stream %s keeps failing: %w", p.b.cfg.Stream, cause)
-			}
-			if !sleep(ctx, wait) {
-				return ctx.Err()
-			}
-			wait = min(wait*2, 5*time.Second)
-		}
-		pending = pending[:0:0]
-		for _, r := range rest {
-			if found[r] {
-				p.b.stats.Published.Add(1)
-				p.settle(r)
-				continue
-			}
-			pending = append(pending, r)
-		}
+		p.queue.pop()
 	}
 	return nil
 }
 
-// errSkipKnown marks a record whose meta.id the stream's recovered tail holds.
-var errSkipKnown = errors.New("already in the stream")
+// settleEntry counts and settles one record whose outcome is known; it returns
+// the error of a record that must be published again.
+func (p *publisher) settleEntry(e *entry) error {
+	r := e.r
+	switch {
+	case r.skip:
+	case e.err == errSkipKnown:
+		p.b.stats.AlreadyBridged.Add(1)
+	case errors.Is(e.err, nats.ErrMaxPayload):
+		p.b.stats.Invalid.Add(1)
+		p.b.log.Warn("skipping a Kafka record too large for NATS",
+			"partition", r.partition, "offset", r.offset, "bytes", len(r.msg.Data), "err", e.err)
+	case e.err != nil:
+		return e.err
+	case e.ack.Duplicate:
+		// The stream already holds this meta.id and did not advance: the
+		// expectations of the publishes after it are now one too high, and the
+		// first of them to fail resynchronises.
+		p.b.stats.Duplicates.Add(1)
+	default:
+		p.b.stats.Published.Add(1)
+		p.last, p.lastID = e.ack.Sequence, r.id
+		p.failures, p.wait = 0, 100*time.Millisecond
+	}
+	p.settle(r)
+	return nil
+}
 
-// publish sends the window asynchronously, the i-th published record expecting
-// last+i, and waits for every ack (or error, or the ack timeout).
-func (p *publisher) publish(window []*record) []result {
-	results := make([]result, len(window))
-	futures := make([]jetstream.PubAckFuture, len(window))
-	expect, prevID := p.last, p.lastID
-	var sendErr error
-	for i, r := range window {
-		if r.skip {
-			continue
-		}
-		if _, ok := p.known[r.id]; ok {
-			results[i].err = errSkipKnown
-			continue
-		}
-		if sendErr != nil {
-			results[i].err = errNotSent
-			continue
-		}
-		h := make(nats.Header, len(r.msg.Header)+1)
-		maps.Copy(h, r.msg.Header)
-		h[jetstream.ExpectedLastSeqHeader] = []string{strconv.FormatUint(expect, 10)}
-		if prevID != "" {
-			h[jetstream.ExpectedLastMsgIDHeader] = []string{prevID}
-		}
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: r.msg.Subject, Data: r.msg.Data, Header: h})
-		if errors.Is(err, nats.ErrMaxPayload) {
-			// Not sent, so the expectations of the rest stay as they are.
-			results[i].err = err
-			continue
-		}
-		if err != nil {
-			sendErr = fmt.Errorf("publish %s: %w", r.msg.Subject, err)
-			results[i].err = sendErr
-			continue
-		}
-		futures[i] = f
-		expect, prevID = expect+1, r.id
-	}
-	// The client times every future out after AckTimeout; the extra margin only
-	// guards against a future that never resolves.
-	deadline := time.NewTimer(p.b.cfg.AckTimeout + 5*time.Second)
-	defer deadline.Stop()
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			results[i].ack = ack
-		case err := <-f.Err():
-			results[i].err = err
-		case <-deadline.C:
-			results[i].err = jetstream.ErrAsyncPublishTimeout
-			for j := i + 1; j < len(futures); j++ {
-				if futures[j] != nil {
-					results[j].err = jetstream.ErrAsyncPublishTimeout
-				}
-			}
-			return results
+// drain waits for the publishes in flight and settles what was stored, up to the
+// first record that was not.
+func (p *publisher) drain(guard *time.Timer) {
+	for i := range p.queue.len() {
+		if e := p.queue.at(i); e.f != nil {
+			e.await(guard)
 		}
 	}
-	return results
+	_ = p.settleDone()
+}
+
+// recover handles a record at the front of the queue that was not stored: it
+// waits for every publish in flight, reads what the stream stored meanwhile
+// (resync), settles the records found there and publishes the others again.
+func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer) error {
+	rest := make([]*record, 0, p.queue.len())
+	for i := range p.queue.len() {
+		e := p.queue.at(i)
+		if e.f != nil {
+			e.await(guard)
+		}
+		rest = append(rest, e.r)
+	}
+	p.queue.clear()
+	p.sendErr = nil
+	found, err := p.resync(ctx, rest, cause)
+	if err != nil {
+		return err
+	}
+	if !isWrongLastSeq(cause) && len(found) == 0 {
+		// Not a broken chain but a failing publish (the stream full, the server
+		// restarting): wait before trying again, and hand over to a pipeline
+		// restart if it goes on.
+		if p.failures++; p.failures >= 10 {
+			return fmt.Errorf("publish to stream %s keeps failing: %w", p.b.cfg.Stream, cause)
+		}
+		if !sleep(ctx, p.wait) {
+			return ctx.Err()
+		}
+		p.wait = min(p.wait*2, 5*time.Second)
+	}
+	p.nextSeq, p.nextID = p.last, p.lastID
+	for _, r := range rest {
+		if found[r] {
+			p.b.stats.Published.Add(1)
+			p.settle(r)
+			continue
+		}
+		p.send(r)
+	}
+	return nil
 }
 
 // settle records that r needs no more work.
@@ -222,8 +327,52 @@ func (p *publisher) settle(r *record) {
 	}
 }
 
-// resync brings p.last up to the stream's last sequence after a window broke at
-// rest[0]. It reads every message stored since p.last: each must be this bridge's
+// ring is a fixed-capacity FIFO queue of entries.
+type ring struct {
+	buf  []entry
+	head int
+	n    int
+}
+
+func newRing(capacity int) ring { return ring{buf: make([]entry, capacity)} }
+
+func (q *ring) len() int { return q.n }
+
+// at returns the i-th entry from the front.
+func (q *ring) at(i int) *entry { return &q.buf[(q.head+i)%len(q.buf)] }
+
+// front returns the first entry, or nil when the queue is empty.
+func (q *ring) front() *entry {
+	if q.n == 0 {
+		return nil
+	}
+	return &q.buf[q.head]
+}
+
+// push appends an entry for r; the queue must not be full.
+func (q *ring) push(r *record) *entry {
+	e := q.at(q.n)
+	*e = entry{r: r}
+	q.n++
+	return e
+}
+
+// pop removes the first entry.
+func (q *ring) pop() {
+	q.buf[q.head] = entry{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+}
+
+// clear empties the queue.
+func (q *ring) clear() {
+	for q.n > 0 {
+		q.pop()
+	}
+}
+
+// resync brings p.last up to the stream's last sequence after the chain of
+// publishes broke at rest[0]. It reads every message stored since p.last: each must be this bridge's
 // (a record of rest whose ack was lost, or stored after a duplicate shifted the
 // expectations), or the bridge is fenced. It returns the records of rest found
 // stored.
@@ -233,7 +382,7 @@ func (p *publisher) resync(ctx context.Context, rest []*record, cause error) (ma
 	if !isWrongLastSeq(cause) {
 		level = p.b.log.Warn
 	}
-	level("publish window broke; resynchronising with the stream",
+	level("publish chain broke; resynchronising with the stream",
 		"stream", p.b.cfg.Stream, "expected_last_sequence", p.last, "unsettled", len(rest), "cause", cause)
 
 	info, err := p.streamInfo(ctx)

@@ -121,3 +121,36 @@ func TestIsWrongLastSeq(t *testing.T) {
 		}
 	}
 }
+
+func TestRingKeepsOrderAcrossWrap(t *testing.T) {
+	q := newRing(3)
+	recs := make([]*record, 7)
+	for i := range recs {
+		recs[i] = &record{offset: int64(i)}
+	}
+	var got []int64
+	next := 0
+	for next < len(recs) || q.len() > 0 {
+		for q.len() < 3 && next < len(recs) {
+			q.push(recs[next])
+			next++
+		}
+		if q.at(q.len()-1).r != recs[next-1] {
+			t.Fatalf("last entry is offset %d, want %d", q.at(q.len()-1).r.offset, next-1)
+		}
+		got = append(got, q.front().r.offset)
+		q.pop()
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5 6]" {
+		t.Errorf("popped %v", got)
+	}
+	if q.front() != nil {
+		t.Error("front of an empty ring is not nil")
+	}
+	q.push(recs[0])
+	q.push(recs[1])
+	q.clear()
+	if q.len() != 0 || q.front() != nil {
+		t.Errorf("cleared ring holds %d entries", q.len())
+	}
+}
