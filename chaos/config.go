@@ -1,0 +1,213 @@
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wikiflow/wikiflow/internal/cli"
+	"github.com/wikiflow/wikiflow/internal/wire"
+)
+
+// Config configures one chaos run.
+type Config struct {
+	// Bin is the wikiflow binary the run drives (required).
+	Bin string
+	// Root is the repository root, where stack/kafka/server.properties lives
+	// (default: the first parent of the working directory holding go.mod).
+	Root string
+	// Home is the run folder: logs, configuration and broker data (default
+	// <Root>/.wikiflow/chaos-<pid>).
+	Home string
+	// NATSServer is the nats-server binary (default <Root>/.wikiflow/bin/nats-server,
+	// built from tools/go.mod when missing).
+	NATSServer string
+	// KafkaLibs is the folder of the Kafka jars (default
+	// ${XDG_CACHE_HOME:-$HOME/.cache}/wikiflow/kafka-4.4.0/libs, as scripts/stack.sh).
+	KafkaLibs string
+	// BasePort is the first of the block of consecutive ports the run uses; when one
+	// of them is busy the next block of 100 is tried (default 21000).
+	BasePort int
+	// Seed drives the fault schedule and the generator (default: the current time).
+	Seed int64
+	// Speed is the emulator's pace factor for the recording: 1 = its recorded pace,
+	// about 51 s (default 1).
+	Speed float64
+	// GenCount is the number of generated events written to Kafka (default 100000).
+	GenCount int
+	// GenRate is the generator's events per second (default 500).
+	GenRate float64
+	// Kills is how many times each of ingest, bridge and aggregate is killed with
+	// SIGKILL (default 10).
+	Kills int
+	// MaxRestartDelay bounds the random delay before a killed process is restarted
+	// (default 2s).
+	MaxRestartDelay time.Duration
+	// BrokerRestarts enables the broker faults: Kafka and NATS restarted cleanly;
+	// Redis restarted cleanly once, killed with SIGKILL once, and killed once more
+	// with the last second of its AOF dropped, as a machine crash would lose it
+	// with appendfsync everysec (default true).
+	BrokerRestarts bool
+	// Seconds enables the second bridge and the second aggregate (default true).
+	Seconds bool
+	// SecondFor is how long the second bridge and the second aggregate run (default 20s).
+	SecondFor time.Duration
+	// DrainTimeout bounds the wait for the pipeline to drain once the faults are
+	// over (default 3m).
+	DrainTimeout time.Duration
+	// Hash is the projection base name: the legacy domain -> count hash (default
+	// wikimedia_stats).
+	Hash string
+	// KeepData keeps the brokers' data in Home after a successful run (default
+	// false: only the logs stay).
+	KeepData bool
+	// Progress receives the run's progress lines (default os.Stderr; io.Discard
+	// silences them).
+	Progress io.Writer
+}
+
+// DefaultConfig returns the full run: the recording at its recorded pace, 100,000
+// generated events at 500/s, 10 kills of each process and every broker fault.
+func DefaultConfig() Config {
+	return Config{
+		BasePort:        21000,
+		Seed:            time.Now().UnixNano() % 1_000_000_000,
+		Speed:           1,
+		GenCount:        100_000,
+		GenRate:         500,
+		Kills:           10,
+		MaxRestartDelay: 2 * time.Second,
+		BrokerRestarts:  true,
+		Seconds:         true,
+		SecondFor:       20 * time.Second,
+		DrainTimeout:    3 * time.Minute,
+		Hash:            wire.DefaultHash,
+	}
+}
+
+// SmallConfig returns the short run of the test suite: the recording four times
+// faster, 5,000 generated events, 3 kills of each process, every broker fault once.
+func SmallConfig() Config {
+	c := DefaultConfig()
+	c.BasePort = 22000
+	c.Speed = 4
+	c.GenCount = 5_000
+	c.GenRate = 100
+	c.Kills = 3
+	c.SecondFor = 8 * time.Second
+	c.DrainTimeout = 2 * time.Minute
+	return c
+}
+
+// Flags registers the run's flags with their environment fallbacks.
+func Flags(f *cli.Flags, c *Config) {
+	f.String(&c.Bin, "bin", "WIKIFLOW_CHAOS_BIN", c.Bin, "the wikiflow binary to drive")
+	f.String(&c.Root, "root", "WIKIFLOW_CHAOS_ROOT", c.Root, "repository root (default: found from the working directory)")
+	f.String(&c.Home, "home", "WIKIFLOW_CHAOS_HOME", c.Home, "run folder (default <root>/.wikiflow/chaos-<pid>)")
+	f.Int(&c.BasePort, "base-port", "WIKIFLOW_CHAOS_BASE_PORT", c.BasePort, "first port of the run's block of ports")
+	f.Int64(&c.Seed, "seed", "WIKIFLOW_CHAOS_SEED", c.Seed, "seed of the fault schedule and of the generator")
+	f.Float64(&c.Speed, "speed", "WIKIFLOW_CHAOS_SPEED", c.Speed, "emulator pace of the recording (1 = recorded pace, 0 = as fast as possible)")
+	f.Int(&c.GenCount, "gen-count", "WIKIFLOW_CHAOS_GEN_COUNT", c.GenCount, "generated events written to Kafka")
+	f.Float64(&c.GenRate, "gen-rate", "WIKIFLOW_CHAOS_GEN_RATE", c.GenRate, "generated events per second")
+	f.Int(&c.Kills, "kills", "WIKIFLOW_CHAOS_KILLS", c.Kills, "SIGKILLs of each of ingest, bridge and aggregate")
+	f.Duration(&c.MaxRestartDelay, "max-restart-delay", "WIKIFLOW_CHAOS_MAX_RESTART_DELAY", c.MaxRestartDelay, "largest random delay before a killed process is restarted")
+	f.Bool(&c.BrokerRestarts, "broker-restarts", "WIKIFLOW_CHAOS_BROKER_RESTARTS", c.BrokerRestarts, "restart Kafka, NATS and Redis (Redis also with SIGKILL, once losing its last second of AOF)")
+	f.Bool(&c.Seconds, "seconds", "WIKIFLOW_CHAOS_SECONDS", c.Seconds, "run a second bridge and a second aggregate for a while")
+	f.Duration(&c.SecondFor, "second-for", "WIKIFLOW_CHAOS_SECOND_FOR", c.SecondFor, "how long the second bridge and aggregate run")
+	f.Duration(&c.DrainTimeout, "drain-timeout", "WIKIFLOW_CHAOS_DRAIN_TIMEOUT", c.DrainTimeout, "longest wait for the pipeline to drain after the faults")
+	f.String(&c.Hash, "hash", "WIKIFLOW_CHAOS_HASH", c.Hash, "projection base name (the legacy domain -> count hash)")
+	f.Bool(&c.KeepData, "keep-data", "WIKIFLOW_CHAOS_KEEP_DATA", c.KeepData, "keep the brokers' data after a successful run")
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Bin == "" {
+		errs = append(errs, errors.New("bin: the wikiflow binary is required"))
+	} else if st, err := os.Stat(c.Bin); err != nil || st.IsDir() {
+		errs = append(errs, fmt.Errorf("bin: %q is not a file", c.Bin))
+	}
+	if c.BasePort < 1024 || c.BasePort > 65000 {
+		errs = append(errs, fmt.Errorf("base-port: must be in [1024, 65000], got %d", c.BasePort))
+	}
+	if c.Speed < 0 {
+		errs = append(errs, fmt.Errorf("speed: must be >= 0, got %v", c.Speed))
+	}
+	if c.GenCount <= 0 {
+		errs = append(errs, fmt.Errorf("gen-count: must be positive, got %d", c.GenCount))
+	}
+	if c.GenRate < 0 {
+		errs = append(errs, fmt.Errorf("gen-rate: must be >= 0, got %v", c.GenRate))
+	}
+	if c.Kills < 0 {
+		errs = append(errs, fmt.Errorf("kills: must be >= 0, got %d", c.Kills))
+	}
+	if c.MaxRestartDelay < 0 || c.SecondFor < 0 {
+		errs = append(errs, errors.New("max-restart-delay and second-for must not be negative"))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("drain-timeout: must be positive, got %v", c.DrainTimeout))
+	}
+	if c.Hash == "" {
+		errs = append(errs, errors.New("hash: must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills the paths that depend on the machine.
+func (c Config) withDefaults() (Config, error) {
+	if c.Root == "" {
+		root, err := FindRoot()
+		if err != nil {
+			return c, err
+		}
+		c.Root = root
+	}
+	bin, err := filepath.Abs(c.Bin)
+	if err != nil {
+		return c, fmt.Errorf("bin: %w", err)
+	}
+	c.Bin = bin
+	if c.Home == "" {
+		c.Home = filepath.Join(c.Root, ".wikiflow", fmt.Sprintf("chaos-%d", os.Getpid()))
+	}
+	if c.NATSServer == "" {
+		c.NATSServer = filepath.Join(c.Root, ".wikiflow", "bin", "nats-server")
+	}
+	if c.KafkaLibs == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return c, fmt.Errorf("kafka libs: %w", err)
+			}
+			cache = filepath.Join(home, ".cache")
+		}
+		c.KafkaLibs = filepath.Join(cache, "wikiflow", "kafka-"+kafkaVersion, "libs")
+	}
+	if c.Progress == nil {
+		c.Progress = os.Stderr
+	}
+	return c, nil
+}
+
+// FindRoot returns the first parent of the working directory holding go.mod.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find the repository root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find the repository root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
