@@ -30,16 +30,17 @@ var kafkaJVMOpts = []string{"-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:Tie
 type ports struct {
 	Kafka, KafkaController, NATS, NATSMonitor, Redis         int
 	Emulator, Ingest, Bridge, Aggregate, Bridge2, Aggregate2 int
+	KafkaSASL                                                int
 }
 
-const portCount = 11
+const portCount = 12
 
 func portsFrom(base int) ports {
-	return ports{base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8, base + 9, base + 10}
+	return ports{base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8, base + 9, base + 10, base + 11}
 }
 
 func (p ports) list() []int {
-	return []int{p.Kafka, p.KafkaController, p.NATS, p.NATSMonitor, p.Redis, p.Emulator, p.Ingest, p.Bridge, p.Aggregate, p.Bridge2, p.Aggregate2}
+	return []int{p.Kafka, p.KafkaController, p.NATS, p.NATSMonitor, p.Redis, p.Emulator, p.Ingest, p.Bridge, p.Aggregate, p.Bridge2, p.Aggregate2, p.KafkaSASL}
 }
 
 // portFree reports whether nothing listens on 127.0.0.1:port and it can be bound.
@@ -134,7 +135,8 @@ func newBrokers(ctx context.Context, cfg Config, pt ports) (*brokerSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	props := strings.NewReplacer(":9092", fmt.Sprintf(":%d", pt.Kafka), ":9093", fmt.Sprintf(":%d", pt.KafkaController)).Replace(string(tmpl))
+	props := strings.NewReplacer(":9092", fmt.Sprintf(":%d", pt.Kafka), ":9093", fmt.Sprintf(":%d", pt.KafkaController),
+		":9094", fmt.Sprintf(":%d", pt.KafkaSASL)).Replace(string(tmpl))
 	props += "\n# Added by the chaos run\nlog.dirs=" + filepath.Join(data, "kafka") + "\n"
 	propsFile := filepath.Join(run, "kafka.properties")
 	if err := os.WriteFile(propsFile, []byte(props), 0o644); err != nil {
@@ -260,7 +262,7 @@ func (b *brokerSet) proc(name string) *proc {
 func (b *brokerSet) portsOf(name string) []int {
 	switch name {
 	case "kafka":
-		return []int{b.ports.Kafka, b.ports.KafkaController}
+		return []int{b.ports.Kafka, b.ports.KafkaController, b.ports.KafkaSASL}
 	case "nats":
 		return []int{b.ports.NATS, b.ports.NATSMonitor}
 	default:

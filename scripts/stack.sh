@@ -51,6 +51,7 @@ KAFKA_JVM_OPTS=${STACK_KAFKA_JVM_OPTS:--Xms128m -Xmx384m -XX:+UseSerialGC -XX:Ti
 # Native ports. compose/compose_test.go checks compose/docker-compose.yml against them.
 KAFKA_PORT=${STACK_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${STACK_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_SASL_PORT=${STACK_KAFKA_SASL_PORT:-9094}
 NATS_PORT=${STACK_NATS_PORT:-4222}
 NATS_MONITOR_PORT=${STACK_NATS_MONITOR_PORT:-8222}
 REDIS_PORT=${STACK_REDIS_PORT:-6379}
@@ -99,7 +100,7 @@ log_file() { printf '%s\n' "$RUN_DIR/$1.log"; }
 # ports NAME prints the TCP ports a component listens on.
 ports() {
 	case $1 in
-	kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+	kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT $KAFKA_SASL_PORT" ;;
 	nats) echo "$NATS_PORT $NATS_MONITOR_PORT" ;;
 	redis) echo "$REDIS_PORT" ;;
 	emulator) echo "$EMULATOR_PORT" ;;
@@ -336,7 +337,7 @@ start_kafka() {
 	local props=$RUN_DIR/kafka.properties data=$DATA_DIR/kafka
 	mkdir -p "$data"
 	{
-		sed -e "s/:9092/:$KAFKA_PORT/g" -e "s/:9093/:$KAFKA_CONTROLLER_PORT/g" "$ROOT/stack/kafka/server.properties"
+		sed -e "s/:9092/:$KAFKA_PORT/g" -e "s/:9093/:$KAFKA_CONTROLLER_PORT/g" -e "s/:9094/:$KAFKA_SASL_PORT/g" "$ROOT/stack/kafka/server.properties"
 		printf '\n# Added by scripts/stack.sh\nlog.dirs=%s\n' "$data"
 	} >"$props"
 	local java_opts

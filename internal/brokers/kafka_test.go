@@ -2,7 +2,10 @@ package brokers
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha512"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -10,11 +13,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl/plain"
+
+	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
-// Environment of the optional SASL integration test. The default test stack
-// (go tool task infra) runs Kafka with a PLAINTEXT listener only, so this test
-// skips unless these point at a SASL_PLAINTEXT or SASL_SSL listener, even under CI.
+// Environment of the SASL integration test: a SASL_PLAINTEXT or SASL_SSL listener
+// and its credentials. When unset, the test uses the SCRAM-SHA-512 listener of the
+// native stack (go tool task infra) with a user it creates.
 const (
 	// envKafkaSASL is the address of the SASL listener.
 	envKafkaSASL = "WIKIFLOW_TEST_KAFKA_SASL"
@@ -135,16 +140,23 @@ func TestKafkaValidate(t *testing.T) {
 
 // saslKafka returns the settings of the SASL listener named by the environment,
 // or skips.
+// stackSASL is the SCRAM-SHA-512 listener of the project's native Kafka
+// (stack/kafka/server.properties), used when the environment names none.
+const stackSASL = "127.0.0.1:9094"
+
 func saslKafka(t *testing.T) Kafka {
 	t.Helper()
 	addr, user, pass := os.Getenv(envKafkaSASL), os.Getenv(envKafkaSASLUser), os.Getenv(envKafkaSASLPassword)
-	if addr == "" || user == "" || pass == "" {
-		t.Skipf("no SASL Kafka listener: set %s, %s and %s (the default test stack has no SASL listener)",
-			envKafkaSASL, envKafkaSASLUser, envKafkaSASLPassword)
-	}
 	mech := os.Getenv(envKafkaSASLMechanism)
 	if mech == "" {
 		mech = "SCRAM-SHA-512"
+	}
+	if addr == "" {
+		addr, mech = stackSASL, "SCRAM-SHA-512"
+		user, pass = stackSCRAMUser(t, addr)
+	}
+	if user == "" || pass == "" {
+		t.Fatalf("%s is set: %s and %s must be set too", envKafkaSASL, envKafkaSASLUser, envKafkaSASLPassword)
 	}
 	k := Kafka{Brokers: []string{addr}, Topic: "t", SASLMechanism: mech, User: user, Password: pass}
 	if ca := os.Getenv(envKafkaSASLCA); ca != "" {
@@ -154,6 +166,57 @@ func saslKafka(t *testing.T) Kafka {
 		t.Fatalf("SASL settings from the environment: %v", err)
 	}
 	return k
+}
+
+// stackSCRAMUser creates a SCRAM-SHA-512 user through the stack's plaintext
+// listener (KIP-554, AlterUserScramCredentials) and returns its credentials, once
+// the SASL listener at addr answers.
+func stackSCRAMUser(t *testing.T, addr string) (user, pass string) {
+	t.Helper()
+	plain := testenv.KafkaAddr(t)
+	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		msg := fmt.Sprintf("the stack's SASL listener %s is not reachable (%v): restart the brokers with `go tool task down infra`", addr, err)
+		if testenv.InCI() {
+			t.Fatal("CI=true: " + msg)
+		}
+		t.Skip(msg)
+	}
+	conn.Close()
+	user = fmt.Sprintf("wikiflow-test-%d", time.Now().UnixNano())
+	pass = fmt.Sprintf("pw-%d-secret", time.Now().UnixNano())
+	salt := []byte(fmt.Sprintf("salt-%d", time.Now().UnixNano()))
+	const iterations = 4096
+	salted, err := pbkdf2.Key(sha512.New, pass, salt, iterations, sha512.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(plain), Timeout: 10 * time.Second}
+	resp, err := cl.AlterUserScramCredentials(ctx, &kafka.AlterUserScramCredentialsRequest{
+		Upsertions: []kafka.UserScramCredentialsUpsertion{{
+			Name: user, Mechanism: kafka.ScramMechanismSha512, Iterations: iterations, Salt: salt, SaltedPassword: salted,
+		}},
+	})
+	if err == nil {
+		for _, r := range resp.Results {
+			if r.Error != nil {
+				err = r.Error
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("create SCRAM user: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = cl.AlterUserScramCredentials(ctx, &kafka.AlterUserScramCredentialsRequest{
+			Deletions: []kafka.UserScramCredentialsDeletion{{Name: user, Mechanism: kafka.ScramMechanismSha512}},
+		})
+	})
+	return user, pass
 }
 
 func TestKafkaSASLIntegration(t *testing.T) {
