@@ -7,7 +7,7 @@
 // is making sure that each apply covers exactly the messages after W:
 //
 //  1. A durable pull consumer (explicit ack, the filter subject, AckWait,
-//     MaxAckPending 4×BatchSize, unlimited redeliveries, DeliverAll) is created if
+//     MaxAckPending 8×BatchSize, unlimited redeliveries, DeliverAll) is created if
 //     missing.
 //  2. The current namespace (the projection pointer) and W are read from Redis and
 //     compared with the consumer's ack floor. Acks follow applies, so the floor
@@ -30,7 +30,7 @@
 //     again, which also notices a namespace switch or lost Redis data. Without
 //     that short wait, instances sharing a consumer would scatter the stream
 //     between them and apply a few messages at a time.
-//  4. The run's events are parsed once (event.Parse), summed into a
+//  4. The run's events (parsed once, by the reader, see below) are summed into a
 //     projection.Delta and applied by Store.Apply(ns, consumer, prevSeq=W,
 //     lastSeq=last of the run): one Lua script that checks the namespace,
 //     compares-and-sets W and applies the counts, all or nothing. Applied: W
@@ -49,6 +49,43 @@
 //
 // A redelivered batch, whatever its boundaries, therefore changes nothing twice:
 // its messages at or below W are skipped, the rest form a new run after W.
+//
+// # Throughput
+//
+// Three things keep a backlog moving (BenchmarkAggregate measures the stage from a
+// JetStream backlog to the watermark reaching its end):
+//
+//   - A reader goroutine fetches the next batch and parses its events while the
+//     current one is applied and acked, so NATS delivery and JSON decoding overlap
+//     with the Redis script. It fetches one batch ahead at most, when asked; a
+//     batch that finds no message after W takes the batch the reader has ready
+//     before waiting for W; what the reader read but the loop did not handle when
+//     it ends (an error, a namespace switch, cancellation) is nakked so that it is
+//     redelivered at once. The contiguity rules of step 3 are unchanged. JetStream
+//     deals messages out one at a time among the pull requests outstanding on a
+//     consumer, so instances sharing a consumer and each prefetching would
+//     interleave the stream between them: an instance prefetches only after 3
+//     runs in a row that found their first message right after W, and stops for
+//     30s after a batch had to wait for W or a CAS conflict.
+//   - A run is acked in one round (see acker): every ack is published at once with
+//     a reply subject under the stage's own inbox, and the round is complete when
+//     the server has answered each ack, which it does only after processing it,
+//     as for jetstream.Msg.DoubleAck. A round is waited for when the next round
+//     starts (after the next apply) and before Run returns, so one round at most
+//     is in flight while the next batch is applied. Unconfirmed or refused acks
+//     are logged and counted as errors.
+//   - Batches of DefaultBatchSize (2000) messages, pre-aggregated by the Delta, so
+//     that a page or editor seen several times in a batch costs one update.
+//
+// Letting the next apply start before the previous run's acks are confirmed does
+// not weaken exactly once, because correctness never depended on the ack: the
+// watermark CAS does. An ack is only ever sent for messages at or below the W just
+// written by the apply that covered them, so (a) the ack floor still never passes
+// W, which keeps step 2's data-loss detection sound, and (b) an ack that is lost,
+// refused or late only lets JetStream redeliver a message at or below W, which
+// step 3 skips (and acks again) without changing any count. What the double ack
+// buys is knowing that the server took the acks, so that redeliveries stay rare
+// and failures are visible; waiting for it one round later keeps both.
 package aggregate
 
 import (
@@ -58,7 +95,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,8 +179,9 @@ const (
 	maxBackoff      = 5 * time.Second
 	opTimeout       = 10 * time.Second
 	pendingInterval = 3 * time.Second
-	ackParallel     = 8
 	maxHold         = 2 * time.Second
+	sharedFor       = 30 * time.Second // no prefetching after signs of another instance
+	soloStreak      = 3                // runs in a row without waiting before prefetching
 )
 
 // Run consumes until ctx is cancelled, then returns nil.
@@ -172,9 +209,15 @@ func (a *Aggregate) Run(ctx context.Context) error {
 		return err
 	}
 	defer rdb.Close()
+	acks, err := newAcker(nc)
+	if err != nil {
+		return err
+	}
+	defer acks.close()
 	w := &worker{
 		Aggregate: a,
 		js:        js,
+		acks:      acks,
 		store:     projection.NewStore(rdb, a.cfg.Base),
 		delta:     projection.NewDelta(),
 		down:      map[string]time.Time{},
@@ -189,6 +232,7 @@ var errResetup = errors.New("setup again")
 type worker struct {
 	*Aggregate
 	js    jetstream.JetStream
+	acks  *acker
 	store *projection.Store
 	delta *projection.Delta
 
@@ -198,16 +242,24 @@ type worker struct {
 	wm     uint64
 
 	down        map[string]time.Time // outages in progress, by what failed
-	lastPending time.Time
-	msgs        []item
+	lastPending time.Time            // read by the reader goroutine only, once started
+	acking      *ackRound            // the ack round not yet waited for
+	feed        <-chan fetched       // the reader's batches, while loop runs
+	want        chan<- struct{}      // asks the reader for a batch, while loop runs
+	asked       bool                 // a batch was asked of the reader and not received
+	shared      time.Time            // no prefetching before: another instance shares the consumer
+	streak      int                  // runs applied in a row without waiting for the watermark
+	feedErr     error                // a fetch error taken with a batch by takeReady
 }
 
-// item is a fetched message with its metadata.
+// item is a fetched message with its metadata and its parsed event.
 type item struct {
 	m         jetstream.Msg
 	seq       uint64 // stream sequence
 	cseq      uint64 // consumer sequence
 	delivered uint64
+	ev        event.Event
+	perr      error // from event.Parse
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -328,7 +380,7 @@ func (w *worker) consumerConfig() jetstream.ConsumerConfig {
 		FilterSubject: w.cfg.FilterSubject,
 		AckWait:       w.cfg.AckWait,
 		MaxDeliver:    -1,
-		MaxAckPending: 4 * w.cfg.BatchSize,
+		MaxAckPending: 8 * w.cfg.BatchSize,
 	}
 }
 
@@ -365,48 +417,105 @@ func (w *worker) setPending(info *jetstream.ConsumerInfo) {
 	w.lastPending = time.Now()
 }
 
-// loop fetches and handles batches until ctx is cancelled (nil) or an error asks
-// for setup again.
+// fetched is one fetch's messages, parsed, and the error that ended the fetch.
+type fetched struct {
+	items []item
+	err   error
+}
+
+// loop handles batches until ctx is cancelled (nil) or an error asks for setup
+// again. A reader goroutine fetches and parses the next batch while the current
+// one is applied and acked; whatever it read but the loop did not handle is nakked
+// when the loop ends, and the last ack round is waited for.
 func (w *worker) loop(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if time.Since(w.lastPending) > pendingInterval {
-			ictx, cancel := context.WithTimeout(ctx, opTimeout)
-			info, err := w.cons.Info(ictx)
-			cancel()
-			if err == nil {
-				w.setPending(info)
+	rctx, cancel := context.WithCancel(ctx)
+	ch, want := make(chan fetched), make(chan struct{}, 1)
+	go w.read(rctx, want, ch)
+	w.feed, w.feedErr, w.asked = ch, nil, false
+	w.want = want
+	defer func() {
+		cancel()
+		for f := range ch {
+			w.nak(f.items, 0)
+		}
+		w.feed, w.want = nil, nil
+		w.settleAcks()
+	}()
+	for {
+		w.ask()
+		var f fetched
+		select {
+		case <-ctx.Done():
+			return nil
+		case r, ok := <-ch:
+			if !ok {
+				// The reader stopped: cancelled (we are returning anyway) or
+				// its last fetch failed and that batch was taken by takeReady.
+				if ctx.Err() != nil {
+					return nil
+				}
+				if w.feedErr != nil {
+					return w.feedErr
+				}
+				return errResetup
+			}
+			f, w.asked = r, false
+		}
+		if f.err == nil && w.streak >= soloStreak && time.Now().After(w.shared) {
+			// Prefetch while this batch is handled. A batch stuck waiting for
+			// the watermark takes that one (takeReady).
+			w.ask()
+		}
+		if len(f.items) > 0 {
+			if err := w.handle(ctx, f.items); err != nil {
+				return err
 			}
 		}
-		batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.MaxWait))
-		if err != nil {
-			return fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+		if f.err != nil {
+			return f.err
 		}
-		w.msgs = w.msgs[:0]
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				// Not a JetStream delivery; nothing to ack.
-				w.log.Warn("message without JetStream metadata dropped", "subject", m.Subject(), "err", err)
-				continue
-			}
-			w.msgs = append(w.msgs, item{m: m, seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, delivered: md.NumDelivered})
-		}
-		w.stats.Fetched.Add(int64(len(w.msgs)))
-		if len(w.msgs) > 0 {
-			if herr := w.handle(ctx, w.msgs); herr != nil {
-				return herr
-			}
-		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+		if w.feedErr != nil {
+			return w.feedErr
 		}
 		w.healthy("consume")
 	}
-	return nil
 }
 
-// handle applies what of items (one fetch) follows the watermark.
-func (w *worker) handle(ctx context.Context, items []item) error {
+// ask asks the reader for a batch unless one was asked for already.
+func (w *worker) ask() {
+	if !w.asked && w.want != nil {
+		w.asked = true
+		select {
+		case w.want <- struct{}{}:
+		default: // cannot happen: one request at most is outstanding
+		}
+	}
+}
+
+// takeReady adds to items the batch the reader has ready, if any, without
+// waiting; it reports whether it added one. A fetch error that came with it is
+// kept for the loop.
+func (w *worker) takeReady(items *[]item) bool {
+	if w.feed == nil || w.feedErr != nil {
+		return false
+	}
+	select {
+	case f, ok := <-w.feed:
+		if !ok {
+			w.feed = nil
+			return false
+		}
+		w.asked = false
+		w.feedErr = f.err
+		*items = append(*items, f.items...)
+		sortItems(*items)
+		return len(f.items) > 0
+	default:
+		return false
+	}
+}
+
+func sortItems(items []item) {
 	slices.SortFunc(items, func(a, b item) int {
 		switch {
 		case a.seq < b.seq:
@@ -416,6 +525,72 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 		}
 		return 0
 	})
+}
+
+// read fetches a batch each time one is wanted, parses its events and sends it on
+// ch, until ctx is cancelled or a fetch fails (sent as the last batch's error); it
+// closes ch.
+func (w *worker) read(ctx context.Context, want <-chan struct{}, ch chan<- fetched) {
+	defer close(ch)
+	for {
+		select {
+		case <-want:
+		case <-ctx.Done():
+			return
+		}
+		if time.Since(w.lastPending) > pendingInterval {
+			ictx, cancel := context.WithTimeout(ctx, opTimeout)
+			info, err := w.cons.Info(ictx)
+			cancel()
+			if err == nil {
+				w.setPending(info)
+			}
+		}
+		var f fetched
+		batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.MaxWait))
+		if err != nil {
+			f.err = fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+		} else {
+			f.items = w.collect(batch)
+			if err := batch.Error(); err != nil {
+				f.err = fmt.Errorf("fetch from %s/%s: %w", w.cfg.Stream, w.cfg.Consumer, err)
+			}
+		}
+		select {
+		case ch <- f:
+		case <-ctx.Done():
+			w.nak(f.items, 0)
+			return
+		}
+		if f.err != nil {
+			return
+		}
+	}
+}
+
+// collect waits for batch's messages and parses them.
+func (w *worker) collect(batch jetstream.MessageBatch) []item {
+	var items []item
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			// Not a JetStream delivery; nothing to ack.
+			w.log.Warn("message without JetStream metadata dropped", "subject", m.Subject(), "err", err)
+			continue
+		}
+		items = append(items, item{m: m, seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, delivered: md.NumDelivered})
+	}
+	w.stats.Fetched.Add(int64(len(items)))
+	for i := range items {
+		it := &items[i]
+		it.ev, it.perr = event.Parse(it.m.Data())
+	}
+	return items
+}
+
+// handle applies what of items (one fetch) follows the watermark.
+func (w *worker) handle(ctx context.Context, items []item) error {
+	sortItems(items)
 	var holdUntil time.Time
 	for {
 		// Drop what is applied already (and a sequence delivered twice).
@@ -445,14 +620,22 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			return err
 		}
 		if n == 0 {
-			// The message after W is elsewhere: most often with another instance
-			// that is applying it right now. Wait a little for W to move before
-			// giving these back, so that instances relay in order instead of
-			// scattering the stream between them.
+			// The message after W is elsewhere: in the batch the reader fetched
+			// meanwhile, or most often with another instance that is applying it
+			// right now. Take the reader's batch, and wait a little for W to move
+			// before giving these back, so that instances relay in order instead
+			// of scattering the stream between them.
+			if w.takeReady(&items) {
+				continue
+			}
+			// Another instance pulls from this consumer: JetStream deals the
+			// messages out one by one among outstanding pull requests, so
+			// prefetching would only scatter the stream further.
+			w.shared, w.streak = time.Now().Add(sharedFor), 0
 			if holdUntil.IsZero() {
 				holdUntil = time.Now().Add(w.hold())
 			}
-			if w.waitWatermark(ctx, holdUntil) {
+			if w.waitWatermark(ctx, holdUntil, &items) {
 				continue
 			}
 			w.stats.OutOfOrder.Add(int64(len(items)))
@@ -474,6 +657,9 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 		}
 		switch res.Status {
 		case projection.Applied:
+			if holdUntil.IsZero() {
+				w.streak++
+			}
 			w.wm = last
 			w.stats.LastSeq.Store(int64(last))
 			if w.afterApply != nil {
@@ -490,6 +676,7 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			items = rest
 		case projection.Conflict:
 			w.stats.CASConflicts.Add(1)
+			w.shared, w.streak = time.Now().Add(sharedFor), 0
 			if res.Watermark < w.wm {
 				w.log.Warn("watermark in Redis went backwards: Redis lost data",
 					"namespace", w.ns, "watermark", res.Watermark, "expected", w.wm)
@@ -514,13 +701,16 @@ func (w *worker) hold() time.Duration {
 	return min(w.cfg.AckWait/4, maxHold)
 }
 
-// waitWatermark polls the watermark until it moves (true) or until deadline or
-// cancellation (false).
-func (w *worker) waitWatermark(ctx context.Context, deadline time.Time) bool {
+// waitWatermark polls the watermark until it moves or the reader hands over a
+// batch (added to items) (true), or until deadline or cancellation (false).
+func (w *worker) waitWatermark(ctx context.Context, deadline time.Time, items *[]item) bool {
 	poll := 5 * time.Millisecond
 	for time.Now().Before(deadline) {
 		if !sleep(ctx, poll) {
 			return false
+		}
+		if w.takeReady(items) {
+			return true
 		}
 		poll = min(2*poll, 50*time.Millisecond)
 		wm, err := w.store.Watermark(ctx, w.ns, w.cfg.Consumer)
@@ -579,16 +769,16 @@ func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyR
 	d.Reset()
 	d.FirstSeq = run[0].seq
 	var invalid, canaries int64
-	for _, it := range run {
-		e, err := event.Parse(it.m.Data())
+	for i := range run {
+		it := &run[i]
 		switch {
-		case errors.Is(err, event.ErrCanary):
+		case errors.Is(it.perr, event.ErrCanary):
 			canaries++
-		case err != nil:
+		case it.perr != nil:
 			invalid++
-			w.log.Warn("event dropped: cannot parse", "seq", it.seq, "subject", it.m.Subject(), "err", err)
+			w.log.Warn("event dropped: cannot parse", "seq", it.seq, "subject", it.m.Subject(), "err", it.perr)
 		default:
-			d.Add(&e)
+			d.Add(&it.ev)
 		}
 	}
 	last := run[len(run)-1]
@@ -639,35 +829,25 @@ func (w *worker) freshness(run []item) {
 	}
 }
 
-// ack double-acks msgs, a few at a time. A failed ack only means the message comes
-// back later and is skipped as a duplicate.
+// ack starts double-acking msgs (see acker) after waiting for the previous round.
+// A failed ack only means the message comes back later and is skipped as a
+// duplicate.
 func (w *worker) ack(msgs []jetstream.Msg) {
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		failed  int
-		lastErr error
-	)
-	sem := make(chan struct{}, ackParallel)
-	for _, m := range msgs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			defer cancel()
-			if err := m.DoubleAck(ctx); err != nil {
-				mu.Lock()
-				failed++
-				lastErr = err
-				mu.Unlock()
-			}
-		}()
+	w.settleAcks()
+	w.acking = w.acks.start(msgs)
+}
+
+// settleAcks waits for the ack round in progress, if any, and reports failures.
+func (w *worker) settleAcks() {
+	if w.acking == nil {
+		return
 	}
-	wg.Wait()
-	if failed > 0 {
-		w.failed("ack", fmt.Errorf("%d of %d acks failed (they will be redelivered and skipped): %w", failed, len(msgs), lastErr))
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	n, err := w.acks.wait(ctx, w.acking)
+	w.acking = nil
+	if err != nil {
+		w.failed("ack", fmt.Errorf("%d acks not confirmed (they will be redelivered and skipped): %w", n, err))
 		return
 	}
 	w.healthy("ack")

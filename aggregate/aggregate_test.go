@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ type published struct {
 	ev      *event.Event // nil for messages that are not countable events
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	base := testenv.Prefix(t, rdb)
@@ -146,7 +147,7 @@ var quiet = func() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }()
 
-func newAggregate(t *testing.T, cfg Config) *Aggregate {
+func newAggregate(t testing.TB, cfg Config) *Aggregate {
 	t.Helper()
 	a, err := New(cfg, quiet)
 	if err != nil {
@@ -168,7 +169,7 @@ func start(a *Aggregate) *running {
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -177,7 +178,9 @@ func (r *running) stop(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return after cancel")
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		t.Fatalf("Run did not return after cancel; goroutines:\n%s", b.String())
 	}
 }
 
@@ -235,7 +238,7 @@ func (e *env) waitAcked(t *testing.T, consumer string, seq uint64) {
 
 // checkCounts compares the legacy hash, the all-time domain hash and the per-domain
 // sums of the all-time cube with want.
-func (e *env) checkCounts(t *testing.T, want map[string]int64, legacy bool) {
+func (e *env) checkCounts(t testing.TB, want map[string]int64, legacy bool) {
 	t.Helper()
 	ctx := context.Background()
 	k := projection.New(e.base, projection.DefaultNamespace)

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -199,7 +200,8 @@ func (d *Delta) Reset() {
 const (
 	opHash   = "h" // HINCRBY field value
 	opDomain = "d" // HINCRBY field value, mirrored into the legacy hash when current
-	opZSet   = "z" // ZINCRBY value member
+	opZSet   = "z" // ZINCRBY: members, then their increments
+	opZOne   = "u" // ZINCRBY by one: members
 	opHLL    = "p" // PFADD members
 )
 
@@ -280,22 +282,57 @@ func (b *bucket) encode(keys []string, args []any, name func(Kind) string, ttl, 
 		}
 		return keys, args
 	}
-	if len(b.pages) > 0 {
-		keys, args = group(keys, args, name(KindPages), opZSet, detailTTL, len(b.pages))
-		for p, v := range b.pages {
-			args = append(args, p.domain+FieldSep+p.x, v)
-		}
-	}
-	if len(b.editors) > 0 {
-		keys, args = group(keys, args, name(KindEditors), opZSet, detailTTL, len(b.editors))
-		for p, v := range b.editors {
-			args = append(args, p.domain+FieldSep+p.x, v)
-		}
-	}
+	keys, args = zgroups(keys, args, name(KindPages), detailTTL, b.pages)
+	keys, args = zgroups(keys, args, name(KindEditors), detailTTL, b.editors)
 	if len(b.users) > 0 {
 		keys, args = group(keys, args, name(KindUsers), opHLL, detailTTL, len(b.users))
 		for u := range b.users {
 			args = append(args, u)
+		}
+	}
+	return keys, args
+}
+
+// zgroups appends the groups of a sorted set's increments: the members counted once
+// (most of them, each page or editor being seldom seen twice in a batch) as one
+// member-only group, the others as members then increments. The key's TTL goes
+// with its last group.
+func zgroups(keys []string, args []any, key string, ttl int64, m map[pair]int64) ([]string, []any) {
+	if len(m) == 0 {
+		return keys, args
+	}
+	ones := 0
+	for _, v := range m {
+		if v == 1 {
+			ones++
+		}
+	}
+	many := len(m) - ones
+	keys = append(keys, key)
+	ki := len(keys)
+	if many > 0 {
+		t := ttl
+		if ones > 0 {
+			t = 0
+		}
+		args = append(args, ki, opZSet, t, many)
+		at := len(args)
+		args = slices.Grow(args, 2*many)[:at+2*many]
+		i := 0
+		for p, v := range m {
+			if v != 1 {
+				args[at+i] = p.domain + FieldSep + p.x
+				args[at+many+i] = v
+				i++
+			}
+		}
+	}
+	if ones > 0 {
+		args = append(args, ki, opZOne, ttl, ones)
+		for p, v := range m {
+			if v == 1 {
+				args = append(args, p.domain+FieldSep+p.x)
+			}
 		}
 	}
 	return keys, args

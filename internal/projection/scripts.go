@@ -17,7 +17,8 @@ const (
 
 // applySource is the apply script. It validates everything before its first write,
 // so that an invalid call is refused without changing anything, then checks the
-// namespace, compares-and-sets the consumer's watermark and applies the delta.
+// namespace, compares-and-sets the consumer's watermark, reads what the sorted-set
+// updates depend on, and only then writes.
 //
 // KEYS:
 //
@@ -32,13 +33,22 @@ const (
 //	8 events in the batch 9 first stream sequence of the batch (0 = none)
 //	10 "1" to require that the namespace is current, "0" to apply to any namespace
 //	11.. groups, one after the other, each:
-//	     <key index into KEYS, >= 5> <op> <ttl seconds, 0 = none> <n> <n items>
+//	     <key index into KEYS, >= 5> <op> <ttl seconds, 0 = none> <n> <items>
 //	   where op is
-//	     h  HINCRBY: items are field value pairs
+//	     h  HINCRBY: items are n field value pairs
 //	     d  like h, and also HINCRBY into the legacy hash when the namespace is current
-//	     z  ZINCRBY: items are member increment pairs
-//	     p  PFADD: items are single members
-//	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes.
+//	     z  ZINCRBY: items are n members, then their n increments in the same order
+//	     u  ZINCRBY by 1: items are n members
+//	     p  PFADD: items are n members
+//	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes. Members of
+//	   one key may repeat (their increments add up), but the encoder sends each once.
+//
+// A sorted set's increments are applied as one ZMSCORE (skipped when the key is
+// new) and one multi-member ZADD of the new scores per chunk of members, rather
+// than one ZINCRBY per member: the same double-precision sums ZINCRBY computes
+// (counts stay exact up to 2^53) with fewer commands, and, since every score is
+// read before the first write, a sum that is not a number refuses the call instead
+// of failing halfway. ZMSCORE needs Redis >= 6.2.
 //
 // Sequences and counts are canonical decimal integers (no sign, no leading zero);
 // increments are canonical signed integers of at most 18 digits, so that neither
@@ -53,6 +63,7 @@ var applySource = strings.NewReplacer(
 	"@UPDATED@", MetaUpdated,
 	"@EVENTS@", MetaEvents,
 	"@FIRST_SEQ@", MetaFirstSeq,
+	"@CHUNK@", "500",
 ).Replace(`
 local function fail(msg) return redis.error_reply('ERR wikiflow apply: ' .. msg) end
 local function uint(s)
@@ -83,7 +94,7 @@ if #asof > 15 or #now > 15 then return fail('time out of range') end
 if ARGV[10] ~= '0' and ARGV[10] ~= '1' then return fail('require-current flag must be 0 or 1') end
 
 local want = {[1] = 'string', [2] = 'hash', [3] = 'hash', [4] = 'hash'}
-local types = {h = 'hash', d = 'hash', z = 'zset', p = 'string'}
+local types = {h = 'hash', d = 'hash', z = 'zset', u = 'zset', p = 'string'}
 local groups = {}
 local i = 11
 while i <= na do
@@ -95,22 +106,28 @@ while i <= na do
   local t = types[op]
   if not t then return fail('unknown op at argument ' .. (i + 1)) end
   local width = 2
-  if op == 'p' then width = 1 end
+  if op == 'p' or op == 'u' then width = 1 end
   local from, to = i + 4, i + 3 + n * width
   if to > na then return fail('truncated group at argument ' .. i) end
-  if width == 2 then
+  if op == 'z' then
+    for j = from + n, to do
+      if not int(ARGV[j]) then return fail('increment is not an integer at argument ' .. j) end
+    end
+  elseif width == 2 then
     for j = from + 1, to, 2 do
       if not int(ARGV[j]) then return fail('increment is not an integer at argument ' .. j) end
     end
   end
   if want[ki] and want[ki] ~= t then return fail('key ' .. ki .. ' used with two types') end
   want[ki] = t
-  groups[#groups + 1] = {ki, op, ttl, from, to}
+  groups[#groups + 1] = {ki, op, ttl, from, to, n}
   i = to + 1
 end
+local fresh = {}
 for ki, t in pairs(want) do
   local got = redis.call('TYPE', KEYS[ki])['ok']
-  if got ~= 'none' and got ~= t then return fail('key ' .. KEYS[ki] .. ' holds a ' .. got .. ', not a ' .. t) end
+  if got == 'none' then fresh[ki] = true
+  elseif got ~= t then return fail('key ' .. KEYS[ki] .. ' holds a ' .. got .. ', not a ' .. t) end
 end
 local oldasof = redis.call('HGET', KEYS[3], '@AS_OF@')
 if oldasof and not uint(oldasof) then return fail('meta @AS_OF@ is not an integer') end
@@ -124,8 +141,44 @@ local wm = redis.call('HGET', KEYS[2], consumer)
 if not wm then wm = '0' end
 if wm ~= prev then return {2, wm} end
 
+-- Read the scores the sorted-set groups add to (none when the key is new), and
+-- compute their new scores (a member repeated in one call adds up, as with
+-- ZINCRBY).
+local fmt, unpack, chunk = string.format, unpack, @CHUNK@
+local zadds, scores, none = {}, {}, {}
+for gi, g in ipairs(groups) do
+  local op, from, n = g[2], g[4], g[6]
+  if op == 'z' or op == 'u' then
+    local key, adds = KEYS[g[1]], {}
+    local acc = scores[key]
+    if not acc then acc = {}; scores[key] = acc end
+    local j = 0
+    while j < n do
+      local k = math.min(j + chunk, n)
+      local old = none
+      if not fresh[g[1]] then old = redis.call('ZMSCORE', key, unpack(ARGV, from + j, from + k - 1)) end
+      local set, m = {}, 0
+      for y = 1, k - j do
+        local member = ARGV[from + j + y - 1]
+        local base = acc[member] or old[y]
+        local v
+        if op == 'u' then v = 1 else v = tonumber(ARGV[from + n + j + y - 1]) end
+        if base then v = v + tonumber(base) end
+        if v ~= v then return fail('score of ' .. member .. ' in ' .. key .. ' would not be a number') end
+        acc[member] = v
+        if v == 1 then set[m + 1] = '1' else set[m + 1] = fmt('%.17g', v) end
+        set[m + 2] = member
+        m = m + 2
+      end
+      adds[#adds + 1] = set
+      j = k
+    end
+    zadds[gi] = adds
+  end
+end
+
 local mirror = (cur == ns)
-for _, g in ipairs(groups) do
+for gi, g in ipairs(groups) do
   local key, op, ttl, from, to = KEYS[g[1]], g[2], g[3], g[4], g[5]
   if op == 'p' then
     local j = from
@@ -134,8 +187,8 @@ for _, g in ipairs(groups) do
       redis.call('PFADD', key, unpack(ARGV, j, k))
       j = k + 1
     end
-  elseif op == 'z' then
-    for j = from, to, 2 do redis.call('ZINCRBY', key, ARGV[j + 1], ARGV[j]) end
+  elseif op == 'z' or op == 'u' then
+    for _, set in ipairs(zadds[gi]) do redis.call('ZADD', key, unpack(set)) end
   else
     for j = from, to, 2 do redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) end
     if op == 'd' and mirror then

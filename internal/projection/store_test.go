@@ -508,18 +508,66 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 	checkLegacy(t, c, k, exp.legacy)
 }
 
+// TestApplySortedSetGroups checks the sorted-set groups against ZINCRBY's
+// semantics: increments add to existing scores (fractional ones included), and a
+// member repeated within a group or across groups of one key adds up.
+func TestApplySortedSetGroups(t *testing.T) {
+	c := testenv.Redis(t)
+	base := testenv.Prefix(t, c)
+	s := NewStore(c, base)
+	ctx := context.Background()
+	k := s.Keys(DefaultNamespace)
+	zkey, fresh := k.HourN(KindPages, 1), k.HourN(KindPages, 2)
+	if err := c.ZAdd(ctx, zkey, redis.Z{Score: 10, Member: "b"}, redis.Z{Score: 0.5, Member: "a"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy(), zkey, fresh}
+	args := []any{DefaultNamespace, DefaultNamespace, "agg", "0", "5", "1700000000000", "0", "0", "0", "1",
+		5, opZSet, 0, 2, "a", "b", 2, 3,
+		5, opZOne, 60, 3, "a", "c", "a",
+		6, opZOne, 0, 2, "x", "x",
+		6, opZSet, 120, 2, "x", "y", -4, 7,
+	}
+	if err := s.applyScript.Run(ctx, c, keys, args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]map[string]float64{
+		zkey:  {"a": 4.5, "b": 13, "c": 1},
+		fresh: {"x": -2, "y": 7},
+	} {
+		got, err := c.ZRangeWithScores(ctx, key, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %v, want %v", key, got, want)
+		}
+		for _, z := range got {
+			if want[z.Member.(string)] != z.Score {
+				t.Errorf("%s %v = %v, want %v", key, z.Member, z.Score, want[z.Member.(string)])
+			}
+		}
+	}
+	if ttl := c.TTL(ctx, zkey).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("%s: TTL %v, want about 1m", zkey, ttl)
+	}
+	if ttl := c.TTL(ctx, fresh).Val(); ttl <= time.Minute || ttl > 2*time.Minute {
+		t.Errorf("%s: TTL %v, want about 2m", fresh, ttl)
+	}
+}
+
 func isScriptErr(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "wikiflow apply")
 }
 
 // lastIncrement returns the index in args of the last increment of a counter group
-// (not a PFADD member).
+// (not a PFADD or unit-increment member).
 func lastIncrement(args []any) int {
 	last := -1
 	for i := applyFixedArgs; i < len(args); {
 		op, _ := args[i+1].(string)
 		n, _ := args[i+3].(int)
-		if op == opHLL {
+		if op == opHLL || op == opZOne {
 			i += 4 + n
 			continue
 		}
@@ -687,4 +735,35 @@ func BenchmarkApply(b *testing.B) {
 		w += 500
 	}
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkApplyRebuild measures what a rebuild does per batch: Delta.Add of 5000
+// distinct events (copies of the recorded ones on distinct pages, in stream order)
+// and ApplyStandby into a namespace that grows as the batches go.
+func BenchmarkApplyRebuild(b *testing.B) {
+	const size = 5000
+	c := testenv.Redis(b)
+	base := testenv.Prefix(b, c)
+	s := NewStore(c, base)
+	evs := recorded(b)
+	d := NewDelta()
+	ctx := context.Background()
+	var w uint64
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		d.Reset()
+		for range size {
+			e := evs[n%len(evs)]
+			e.Title = "c" + strconv.Itoa(n/len(evs)) + " " + e.Title
+			d.Add(&e)
+			n++
+		}
+		res, err := s.ApplyStandby(ctx, "rebuild", "bench", w, w+size, d)
+		if err != nil || res.Status != Applied {
+			b.Fatalf("%+v %v", res, err)
+		}
+		w += size
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 }
