@@ -27,7 +27,10 @@
 //     instance right now, so W is polled for a short while (at most AckWait/4,
 //     2s) before giving up; if W does not reach the messages in hand, they are
 //     nakked with a short delay (they come back in order later) and step 2 runs
-//     again, which also notices a namespace switch or lost Redis data. Without
+//     again, which also notices a namespace switch or lost Redis data. If the
+//     message after W stays away longer than AckWait plus twice that wait (lost
+//     among the consumer's redeliveries after broker restarts), step 2
+//     repositions the consumer at W+1 as it does after lost Redis data. Without
 //     that short wait, instances sharing a consumer would scatter the stream
 //     between them and apply a few messages at a time.
 //  4. The run's events (parsed once, by the reader, see below) are summed into a
@@ -249,6 +252,7 @@ type worker struct {
 	asked       bool                 // a batch was asked of the reader and not received
 	shared      time.Time            // no prefetching before: another instance shares the consumer
 	streak      int                  // runs applied in a row without waiting for the watermark
+	stuckSince  time.Time            // since when no fetched message has followed W (zero: progressing)
 	feedErr     error                // a fetch error taken with a batch by takeReady
 }
 
@@ -346,20 +350,22 @@ func (w *worker) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s info: %w", w.cfg.Consumer, err)
 	}
-	if floor := info.AckFloor.Stream; wm < floor {
+	floor := info.AckFloor.Stream
+	stalled := !w.stuckSince.IsZero() && time.Since(w.stuckSince) > w.stallLimit()
+	switch {
+	case wm < floor:
 		w.log.Warn("watermark in Redis is behind the consumer's ack floor: Redis lost data; replaying the lost range",
 			"namespace", ns, "watermark", wm, "ack_floor", floor)
-		if err := stream.DeleteConsumer(ctx, w.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("delete consumer %s: %w", w.cfg.Consumer, err)
+	case stalled:
+		w.log.Warn("the message after the watermark has not come back; repositioning the consumer right after it",
+			"namespace", ns, "watermark", wm, "waiting_for", time.Since(w.stuckSince).Round(time.Second),
+			"ack_pending", info.NumAckPending)
+	}
+	if wm < floor || stalled {
+		if cons, err = w.reposition(ctx, stream, wm); err != nil {
+			return err
 		}
-		cc := w.consumerConfig()
-		if wm > 0 {
-			cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cc.OptStartSeq = wm + 1
-		}
-		if cons, err = stream.CreateOrUpdateConsumer(ctx, cc); err != nil {
-			return fmt.Errorf("recreate consumer %s: %w", w.cfg.Consumer, err)
-		}
+		w.stuckSince = time.Time{}
 		w.stats.Recoveries.Add(1)
 	}
 	if w.ns != "" && w.ns != ns {
@@ -370,6 +376,31 @@ func (w *worker) setup(ctx context.Context) error {
 	w.stats.LastSeq.Store(int64(wm))
 	w.setPending(info)
 	return nil
+}
+
+// reposition deletes the durable consumer and creates it again to deliver from
+// wm+1 (everything when wm is 0), dropping every pending delivery.
+func (w *worker) reposition(ctx context.Context, stream jetstream.Stream, wm uint64) (jetstream.Consumer, error) {
+	if err := stream.DeleteConsumer(ctx, w.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", w.cfg.Consumer, err)
+	}
+	cc := w.consumerConfig()
+	if wm > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = wm + 1
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("recreate consumer %s: %w", w.cfg.Consumer, err)
+	}
+	return cons, nil
+}
+
+// stallLimit is how long the message right after the watermark may stay away
+// before the consumer is repositioned: long enough for a delivery held by a dead
+// instance to be redelivered after AckWait.
+func (w *worker) stallLimit() time.Duration {
+	return w.cfg.AckWait + 2*w.hold()
 }
 
 func (w *worker) consumerConfig() jetstream.ConsumerConfig {
@@ -642,8 +673,12 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			w.log.Debug("no message follows the watermark; nakked the batch", "watermark", w.wm,
 				"first", items[0].seq, "last", items[len(items)-1].seq, "messages", len(items))
 			w.nak(items, nakDelay)
+			if w.stuckSince.IsZero() {
+				w.stuckSince = time.Now()
+			}
 			// Stuck: resynchronise namespace, watermark and consumer (a rebuild
-			// may have switched the namespace, or Redis lost data).
+			// may have switched the namespace, Redis lost data, or the message
+			// after W is lost in the consumer's redeliveries).
 			return errResetup
 		}
 		run, rest := items[:n], items[n:]
@@ -660,6 +695,7 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			if holdUntil.IsZero() {
 				w.streak++
 			}
+			w.stuckSince = time.Time{}
 			w.wm = last
 			w.stats.LastSeq.Store(int64(last))
 			if w.afterApply != nil {

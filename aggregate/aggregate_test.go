@@ -665,3 +665,57 @@ func TestNATSRestart(t *testing.T) {
 	r.stop(t)
 	e.checkCounts(t, want, true)
 }
+
+// TestRepositionsWhenTheNextMessageNeverComesBack holds the message right after
+// the watermark with a hung instance that keeps it in progress forever, so the
+// consumer never redelivers it: the aggregate must reposition the consumer right
+// after its watermark and still count everything exactly once.
+func TestRepositionsWhenTheNextMessageNeverComesBack(t *testing.T) {
+	e := newEnv(t)
+	e.publishRecorded(t)
+	want, last := e.expect(all)
+	cfg := e.config("aggregate", wire.SubjectAll, 300)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// The hung instance: same durable consumer, takes the first message and keeps
+	// extending its ack deadline without ever acking it.
+	st, err := e.js.Stream(ctx, wire.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAggregate(t, cfg)
+	w := &worker{Aggregate: a}
+	cons, err := st.CreateOrUpdateConsumer(ctx, w.consumerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := <-batch.Messages()
+	if held == nil {
+		t.Fatal("the hung instance got no message")
+	}
+	go func() {
+		tick := time.NewTicker(cfg.AckWait / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = held.InProgress()
+			}
+		}
+	}()
+
+	r := start(a)
+	e.waitWatermark(t, "aggregate", last)
+	r.stop(t)
+	e.checkCounts(t, want, true)
+	if a.Stats().Recoveries.Load() == 0 {
+		t.Error("the consumer was never repositioned")
+	}
+}
