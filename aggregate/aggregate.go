@@ -106,6 +106,7 @@ import (
 
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -287,7 +288,7 @@ func (w *worker) run(ctx context.Context) error {
 			return nil
 		}
 		w.failed("consume", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return nil
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -311,17 +312,6 @@ func (w *worker) healthy(what string) {
 	if since, ok := w.down[what]; ok {
 		delete(w.down, what)
 		w.log.Info(what+" works again", "after", time.Since(since).Round(time.Millisecond))
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -742,7 +732,7 @@ func (w *worker) hold() time.Duration {
 func (w *worker) waitWatermark(ctx context.Context, deadline time.Time, items *[]item) bool {
 	poll := 5 * time.Millisecond
 	for time.Now().Before(deadline) {
-		if !sleep(ctx, poll) {
+		if !retry.Sleep(ctx, poll) {
 			return false
 		}
 		if w.takeReady(items) {
@@ -838,7 +828,7 @@ func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyR
 			return res, nil
 		}
 		w.failed("redis apply", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return res, ctx.Err()
 		}
 		backoff = min(2*backoff, maxBackoff)

@@ -45,6 +45,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
 // HeaderBridge names the header carrying the id of the bridge instance that wrote a
@@ -246,7 +248,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		b.stats.Restarts.Add(1)
 		b.log.Warn("pipeline stopped; restarting from the position recorded in the stream", "err", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return nil
 		}
 		backoff = min(backoff*2, 30*time.Second)
@@ -271,7 +273,7 @@ func (b *Bridge) connect(ctx context.Context) *nats.Conn {
 			b.log.Warn("NATS not reachable yet; retrying", "err", err)
 			logged = true
 		}
-		if !sleep(ctx, 2*time.Second) {
+		if !retry.Sleep(ctx, 2*time.Second) {
 			return nil
 		}
 	}
@@ -469,15 +471,4 @@ func ids(parts []partition) []int {
 	}
 	sort.Ints(out)
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

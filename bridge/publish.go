@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -303,7 +304,7 @@ func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer)
 		if p.failures++; p.failures >= 10 {
 			return fmt.Errorf("publish to stream %s keeps failing: %w", p.b.cfg.Stream, cause)
 		}
-		if !sleep(ctx, p.wait) {
+		if !retry.Sleep(ctx, p.wait) {
 			return ctx.Err()
 		}
 		p.wait = min(p.wait*2, 5*time.Second)
@@ -455,7 +456,7 @@ func (p *publisher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, erro
 		if attempt%10 == 1 {
 			p.b.log.Warn("waiting for the stream to answer", "stream", p.b.cfg.Stream, "attempt", attempt, "err", err)
 		}
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 2*time.Second)
@@ -476,7 +477,7 @@ func (p *publisher) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStrea
 			return nil, ctx.Err()
 		}
 		last = err
-		if !sleep(ctx, 250*time.Millisecond) {
+		if !retry.Sleep(ctx, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}

@@ -27,41 +27,6 @@ func TestUserAgent(t *testing.T) {
 	}
 }
 
-func TestBackoffBounds(t *testing.T) {
-	b := newBackoff(time.Second, 60*time.Second)
-	wantCeilings := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
-	for i, wc := range wantCeilings {
-		wc *= time.Second
-		if c := b.ceiling(); c != wc {
-			t.Fatalf("failure %d: ceiling %s, want %s", i, c, wc)
-		}
-		for range 200 {
-			probe := *b
-			d := probe.next()
-			if d < time.Second || d > wc {
-				t.Fatalf("failure %d: delay %s outside [1s, %s]", i, d, wc)
-			}
-		}
-		b.next()
-	}
-	// Jitter: at the cap, draws are spread, not all equal.
-	seen := map[time.Duration]bool{}
-	for range 50 {
-		probe := *b
-		seen[probe.next()] = true
-	}
-	if len(seen) < 10 {
-		t.Fatalf("only %d distinct delays at the cap: no jitter", len(seen))
-	}
-	b.reset()
-	if d := b.next(); d != time.Second {
-		t.Fatalf("after reset: %s, want 1s", d)
-	}
-	if d := newBackoff(time.Second, time.Millisecond).next(); d != time.Second {
-		t.Fatalf("max below min: %s, want 1s", d)
-	}
-}
-
 func TestParseSince(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }

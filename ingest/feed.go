@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/sse"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
@@ -43,7 +44,7 @@ type attempt struct {
 // run connects and reconnects until ctx is done.
 func (f *feed) run(ctx context.Context) {
 	log := f.in.log
-	bo := newBackoff(f.in.cfg.BackoffMin, f.in.cfg.BackoffMax)
+	bo := retry.NewBackoff(f.in.cfg.BackoffMin, f.in.cfg.BackoffMax)
 	for n := 0; ctx.Err() == nil; n++ {
 		if n > 0 {
 			f.in.stats.Reconnects.Add(1)
@@ -54,11 +55,11 @@ func (f *feed) run(ctx context.Context) {
 			return
 		}
 		if a.healthy {
-			bo.reset()
+			bo.Reset()
 		}
-		d := max(bo.next(), a.wait)
+		d := max(bo.Next(), a.wait)
 		log.Warn("feed connection ended; reconnecting", "err", a.err, "retry_in", d.Round(time.Millisecond), "last_event_id", f.in.LastEventID())
-		if !sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
 // progressEvery is how often Run logs a progress line.
@@ -220,7 +221,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 // start creates the topics and reads the position, retrying with backoff while
 // Kafka is unreachable. It reports false when ctx ended first.
 func (in *Ingester) start(ctx context.Context) (position, bool) {
-	bo := newBackoff(in.cfg.BackoffMin, in.cfg.BackoffMax)
+	bo := retry.NewBackoff(in.cfg.BackoffMin, in.cfg.BackoffMax)
 	for {
 		pos, err := in.position(ctx)
 		if err == nil {
@@ -229,9 +230,9 @@ func (in *Ingester) start(ctx context.Context) (position, bool) {
 		if ctx.Err() != nil {
 			return position{}, false
 		}
-		d := bo.next()
+		d := bo.Next()
 		in.log.Warn("cannot read the position from Kafka; retrying", "brokers", in.cfg.Kafka.Brokers, "retry_in", d.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			return position{}, false
 		}
 	}

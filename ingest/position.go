@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -67,7 +68,7 @@ func ensureTopics(ctx context.Context, cl *kafka.Client, cfg Config) ([]int, err
 		if err := createTopics(ctx, cl, cfg, missing); err != nil {
 			return nil, err
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !retry.Sleep(ctx, 100*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -183,7 +184,7 @@ func rejectedLetter(m kafka.Message, maxSize int) kafka.Message {
 // alone are cut to shrunkSize when shrink is set (dead letters), and returned
 // otherwise.
 func (s *sink) write(ctx context.Context, w messageWriter, topic string, msgs []kafka.Message, shrink bool) (rejected []kafka.Message, err error) {
-	bo := newBackoff(s.cfg.BackoffMin, s.cfg.BackoffMax)
+	bo := retry.NewBackoff(s.cfg.BackoffMin, s.cfg.BackoffMax)
 	pending := msgs
 	for len(pending) > 0 {
 		err := w.WriteMessages(ctx, pending...)
@@ -235,9 +236,9 @@ func (s *sink) write(ctx context.Context, w messageWriter, topic string, msgs []
 			continue
 		}
 		s.stats.WriteRetries.Add(1)
-		d := bo.next()
+		d := bo.Next()
 		s.log.Warn("Kafka write failed, retrying", "topic", topic, "records", len(failed), "retry_in", d.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			return rejected, fmt.Errorf("write %d records to %s: %w", len(failed), topic, err)
 		}
 		pending = failed
@@ -248,7 +249,7 @@ func (s *sink) write(ctx context.Context, w messageWriter, topic string, msgs []
 // writeAlone writes one message that was refused as too large within a batch.
 // It reports ok=false when Kafka refuses it on its own too and shrink is off.
 func (s *sink) writeAlone(ctx context.Context, w messageWriter, topic string, m kafka.Message, shrink bool) (kafka.Message, bool, error) {
-	bo := newBackoff(s.cfg.BackoffMin, s.cfg.BackoffMax)
+	bo := retry.NewBackoff(s.cfg.BackoffMin, s.cfg.BackoffMax)
 	for {
 		err := w.WriteMessages(ctx, m)
 		switch {
@@ -271,9 +272,9 @@ func (s *sink) writeAlone(ctx context.Context, w messageWriter, topic string, m 
 			m.Value = m.Value[:shrunkSize]
 		default:
 			s.stats.WriteRetries.Add(1)
-			d := bo.next()
+			d := bo.Next()
 			s.log.Warn("Kafka write failed, retrying", "topic", topic, "records", 1, "retry_in", d.Round(time.Millisecond), "err", err)
-			if !sleep(ctx, d) {
+			if !retry.Sleep(ctx, d) {
 				return m, false, fmt.Errorf("write a record to %s: %w", topic, err)
 			}
 		}

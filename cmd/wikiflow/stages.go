@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/wikiflow/wikiflow/api"
 	"github.com/wikiflow/wikiflow/bridge"
 	"github.com/wikiflow/wikiflow/ingest"
+	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/emulator"
 	"github.com/wikiflow/wikiflow/internal/gen"
 	"github.com/wikiflow/wikiflow/tui"
@@ -64,71 +66,97 @@ Examples:
 	return serve(ctx, "emulator", srv, func() any { return srv.Stats() }, &c, log)
 }
 
-func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+// stage describes a pipeline stage for runStage: its help, its flags and how to
+// build it from its configuration.
+type stage[C any] struct {
+	name, summary, usage string
+	config               C
+	flags                func(*cli.Flags, *C)
+	validate             func(C) error
+	// build returns the stage and its counters for /metrics.
+	build func(C, *slog.Logger) (service, func() any, error)
+}
+
+// runStage parses the stage's flags, builds it and serves it with its health
+// server until ctx ends.
+func runStage[C any](ctx context.Context, st stage[C], args []string, getenv env, stderr io.Writer) error {
 	var c common
-	cfg := ingest.DefaultConfig()
-	f := newFlags("ingest", "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.", `
+	cfg := st.config
+	f := newFlags(st.name, st.summary, st.usage, getenv, stderr)
+	c.flags(f, true)
+	st.flags(f, &cfg)
+	if err := parse(f, args, func() error { return st.validate(cfg) }); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	svc, stats, err := st.build(cfg, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, st.name, svc, stats, &c, log)
+}
+
+func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	ingest.Version = buildVersion()
+	return runStage(ctx, stage[ingest.Config]{
+		name:    "ingest",
+		summary: "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.",
+		usage: `
 Examples:
   wikiflow ingest                                                  # the live Wikimedia feed (needs internet)
   wikiflow ingest --url http://127.0.0.1:8090/v2/stream/recentchange   # the local emulator (offline)
-  wikiflow ingest --since 1h                                       # start an empty topic one hour back`, getenv, stderr)
-	c.flags(f, true)
-	ingest.Flags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	ingest.Version = buildVersion()
-	in, err := ingest.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, "ingest", in, func() any { return in.Stats() }, &c, log)
+  wikiflow ingest --since 1h                                       # start an empty topic one hour back`,
+		config:   ingest.DefaultConfig(),
+		flags:    ingest.Flags,
+		validate: ingest.Config.Validate,
+		build: func(cfg ingest.Config, log *slog.Logger) (service, func() any, error) {
+			in, err := ingest.New(cfg, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return in, func() any { return in.Stats() }, nil
+		},
+	}, args, getenv, stderr)
 }
 
 func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	var c common
-	cfg := bridge.DefaultConfig()
-	f := newFlags("bridge", "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes.", "", getenv, stderr)
-	c.flags(f, true)
-	bridge.Flags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	b, err := bridge.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, "bridge", b, func() any { return b.Stats() }, &c, log)
+	return runStage(ctx, stage[bridge.Config]{
+		name:     "bridge",
+		summary:  "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes.",
+		config:   bridge.DefaultConfig(),
+		flags:    bridge.Flags,
+		validate: bridge.Config.Validate,
+		build: func(cfg bridge.Config, log *slog.Logger) (service, func() any, error) {
+			b, err := bridge.New(cfg, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return b, func() any { return b.Stats() }, nil
+		},
+	}, args, getenv, stderr)
 }
 
 func runAggregate(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	var c common
-	cfg := aggregate.DefaultConfig()
-	f := newFlags("aggregate", "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged.", `
+	return runStage(ctx, stage[aggregate.Config]{
+		name:    "aggregate",
+		summary: "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged.",
+		usage: `
 Scale out with disjoint filter subjects, one consumer each:
-  wikiflow aggregate --consumer agg-en --filter 'wikimedia.recentchange.enwiki.>'`, getenv, stderr)
-	c.flags(f, true)
-	aggregate.Flags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	a, err := aggregate.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, "aggregate", a, func() any { return a.Stats() }, &c, log)
+  wikiflow aggregate --consumer agg-en --filter-subject 'wikimedia.recentchange.enwiki.>'`,
+		config:   aggregate.DefaultConfig(),
+		flags:    aggregate.Flags,
+		validate: aggregate.Config.Validate,
+		build: func(cfg aggregate.Config, log *slog.Logger) (service, func() any, error) {
+			a, err := aggregate.New(cfg, log)
+			if err != nil {
+				return nil, nil, err
+			}
+			return a, func() any { return a.Stats() }, nil
+		},
+	}, args, getenv, stderr)
 }
 
 func runAPI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
@@ -146,7 +174,7 @@ Examples:
 	api.Flags(f, &cfg)
 	f.List(&stages, "stage-metrics", "WIKIFLOW_STAGE_METRICS", "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics",
 		"metrics pages of the other stages, appended to GET /metrics (empty = none)")
-	if err := parse(f, args, cfg.Validate); err != nil {
+	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
@@ -187,7 +215,7 @@ func runTUI(ctx context.Context, args []string, getenv env, _, stderr io.Writer)
 	f := newFlags("tui", "A live terminal dashboard of Wikimedia edits, reading the API only.\nKeys: s sort, / filter, w window, p pause, r refresh, Enter detail, ? help, q quit.", "", getenv, stderr)
 	c.flags(f, false)
 	tui.Flags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
+	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
 	// The dashboard owns the terminal: logs go to a file, never to the screen.

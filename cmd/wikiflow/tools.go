@@ -44,7 +44,7 @@ Examples:
   wikiflow replay --format sse --follow          # an EventStreams-compatible feed on stdout`, getenv, stderr)
 	c.flags(f, false)
 	replay.Flags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
+	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
@@ -73,7 +73,7 @@ Examples:
   wikiflow rebuild --force            # switch even if the counts differ (e.g. after retention dropped events)`, getenv, stderr)
 	c.flags(f, false)
 	replay.RebuildFlags(f, &cfg)
-	if err := parse(f, args, cfg.Validate); err != nil {
+	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
 	log, err := c.logger(stderr)
