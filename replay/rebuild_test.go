@@ -21,6 +21,7 @@ import (
 	"github.com/wikiflow/wikiflow/aggregate"
 	"github.com/wikiflow/wikiflow/api"
 	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/gen"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
@@ -369,4 +370,27 @@ func TestRebuildNeedsALiveProjection(t *testing.T) {
 	if _, err := f.rebuild(t, nil); err == nil || !strings.Contains(err.Error(), "no watermark") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
+	f := newFixture(t, 0)
+	g := gen.New(gen.DefaultProfile(), 7)
+	var evs []recording.Event
+	for i := range 20000 {
+		evs = append(evs, recording.Event{Line: i + 1, Data: append([]byte(nil), g.Next()...)})
+	}
+	want := f.publish(t, evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.aggregate(t, ctx)
+	f.waitLive(t, uint64(len(evs)))
+	cancel()
+	<-done
+	res, err := f.rebuild(t, func(c *RebuildConfig) { c.BatchSize = 5000 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Switched || len(res.Differences) != 0 || res.Events != int64(len(evs)) {
+		t.Fatalf("result %+v", res)
+	}
+	equalCounts(t, "legacy hash after the rebuild", f.legacy(t), want)
 }
