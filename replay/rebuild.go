@@ -19,6 +19,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -42,6 +43,10 @@ type RebuildConfig struct {
 	Force bool
 	// Keep keeps the old namespace after the switch instead of removing it.
 	Keep bool
+	// DropAfter is how long the old namespace stays after the switch before it is
+	// removed, so that requests that resolved the pointer just before the switch
+	// finish reading it (default 10s, above the API's request timeout).
+	DropAfter time.Duration
 	// Timeout bounds the whole rebuild (default 1h).
 	Timeout time.Duration
 }
@@ -55,6 +60,7 @@ func DefaultRebuildConfig() RebuildConfig {
 		Base:      wire.DefaultHash,
 		BatchSize: 5000,
 		Switch:    true,
+		DropAfter: 10 * time.Second,
 		Timeout:   time.Hour,
 	}
 }
@@ -70,6 +76,7 @@ func RebuildFlags(f *cli.Flags, c *RebuildConfig) {
 	f.Bool(&c.Switch, "switch", "", d.Switch, "switch readers to the rebuilt counters once they match the live ones")
 	f.Bool(&c.Force, "force", "", false, "switch even when the rebuilt counters differ from the live ones")
 	f.Bool(&c.Keep, "keep", "", false, "keep the old namespace after the switch")
+	f.Duration(&c.DropAfter, "drop-after", "", d.DropAfter, "remove the old namespace this long after the switch (readers in flight finish with it)")
 	f.Duration(&c.Timeout, "timeout", "", d.Timeout, "give up after this long")
 }
 
@@ -84,6 +91,9 @@ func (c RebuildConfig) Validate() error {
 	}
 	if c.Force && !c.Switch {
 		errs = append(errs, errors.New("force only makes sense with switch"))
+	}
+	if c.DropAfter < 0 {
+		errs = append(errs, errors.New("drop-after must not be negative"))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout must be positive"))
@@ -147,6 +157,7 @@ type consumerRun struct {
 	applied uint64
 	held    []jetstream.Msg // read beyond the current target, applied in a later round
 	delta   *projection.Delta
+	spare   *projection.Delta // the delta of the apply in flight, reused afterwards
 }
 
 // RunWith rebuilds over existing connections: replay every live consumer's share
@@ -206,7 +217,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		if err != nil {
 			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
-		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, delta: projection.NewDelta()})
+		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, delta: projection.NewDelta(), spare: projection.NewDelta()})
 	}
 	res.To = "r" + time.Now().UTC().Format("20060102t150405")
 	if info.State.FirstSeq > 1 {
@@ -266,6 +277,10 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		return res, fmt.Errorf("mark built: %w", err)
 	}
 	if res.Switched && !r.cfg.Keep {
+		r.log.Info("switched; removing the old namespace shortly", "old", live, "after", r.cfg.DropAfter)
+		if !retry.Sleep(ctx, r.cfg.DropAfter) {
+			return res, ctx.Err()
+		}
 		if err := store.Drop(ctx, live); err != nil {
 			return res, err
 		}
@@ -280,24 +295,52 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 	var applied int64
 	pending := 0
 	var last uint64
+	// One apply runs in the background while the next batch is read and parsed;
+	// applies stay in order, each starting from the previous one's last sequence.
+	sent := cr.applied
+	type done struct {
+		err  error
+		upto uint64
+		n    int
+	}
+	var inflight chan done
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		d := <-inflight
+		inflight = nil
+		if d.err != nil {
+			return d.err
+		}
+		cr.applied = d.upto
+		applied += int64(d.n)
+		prog.add(d.n, d.upto)
+		return nil
+	}
 	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
 		if pending == 0 {
 			return nil
 		}
-		res, err := store.ApplyStandby(ctx, ns, cr.name, cr.applied, last, cr.delta)
-		if err != nil {
-			return err
-		}
-		if res.Status != projection.Applied {
-			return fmt.Errorf("apply to %s as %s: %s (watermark %d, expected %d): another rebuild is writing to it?", ns, cr.name, res.Status, res.Watermark, cr.applied)
-		}
-		cr.applied = last
-		applied += int64(pending)
-		prog.add(pending, last)
-		pending = 0
+		d, prev, upto, n := cr.delta, sent, last, pending
+		cr.delta, cr.spare = cr.spare, d
 		cr.delta.Reset()
+		sent, pending = upto, 0
+		inflight = make(chan done, 1)
+		go func(out chan<- done) {
+			res, err := store.ApplyStandby(ctx, ns, cr.name, prev, upto, d)
+			if err == nil && res.Status != projection.Applied {
+				err = fmt.Errorf("apply to %s as %s: %s (watermark %d, expected %d): another rebuild is writing to it?", ns, cr.name, res.Status, res.Watermark, prev)
+			}
+			out <- done{err: err, upto: upto, n: n}
+		}(inflight)
 		return nil
 	}
+	// Whatever ends the catch-up, the apply in flight finishes first.
+	defer func() { _ = wait() }()
 	add := func(m jetstream.Msg) error {
 		md, err := m.Metadata()
 		if err != nil {
@@ -313,7 +356,7 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 		}
 		return nil
 	}
-	reached := func() bool { return max(cr.applied, last) >= target }
+	reached := func() bool { return max(sent, last) >= target }
 	// Messages read beyond an earlier target come first.
 	held := cr.held
 	cr.held = nil
@@ -353,6 +396,9 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 		}
 	}
 	if err := flush(); err != nil {
+		return applied, err
+	}
+	if err := wait(); err != nil {
 		return applied, err
 	}
 	if cr.applied != target && cr.applied < target {

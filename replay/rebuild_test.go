@@ -114,6 +114,7 @@ func (f *fixture) rebuild(t *testing.T, mod func(*RebuildConfig)) (RebuildResult
 	cfg := DefaultRebuildConfig()
 	cfg.Base = f.base
 	cfg.BatchSize = 400
+	cfg.DropAfter = 2 * time.Second
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -327,7 +328,6 @@ func TestSwitchUnderConcurrentReadersNeverMixes(t *testing.T) {
 	if err != nil || !res.Switched {
 		t.Fatalf("forced rebuild: %v %+v", err, res)
 	}
-	time.Sleep(200 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
 	for _, p := range []string{"/stats", "/stats?by=domain&window=all"} {
