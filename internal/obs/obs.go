@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"sort"
 	"strings"
@@ -97,8 +98,9 @@ func snake(s string) string {
 	return b.String()
 }
 
-// HealthServer serves GET /healthz (200 while the process runs) and GET /metrics
-// for one stage on addr until ctx is cancelled. An empty addr serves nothing.
+// HealthServer serves GET /healthz (200 while the process runs), GET /metrics and
+// the Go profiles under GET /debug/pprof/ for one stage on addr until ctx is
+// cancelled. An empty addr serves nothing.
 func HealthServer(ctx context.Context, addr, component string, stats func() any, log *slog.Logger) error {
 	if addr == "" {
 		<-ctx.Done()
@@ -116,6 +118,10 @@ func HealthServer(ctx context.Context, addr, component string, stats func() any,
 			WriteMetrics(w, component, s)
 		}
 	})
+	// Profiles of the running stage: go tool pprof http://<addr>/debug/pprof/profile
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("health server on %s: %w", addr, err)
