@@ -118,7 +118,8 @@ type RebuildResult struct {
 	Differences []string
 	// Switched reports whether readers now use To; Dropped whether From was removed.
 	Switched, Dropped bool
-	// Elapsed is the wall time the rebuild took.
+	// Elapsed is the wall time the rebuild took up to the switch (the removal of
+	// the old namespace afterwards is not counted).
 	Elapsed time.Duration
 }
 
@@ -276,6 +277,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 	if err := rc.HSet(ctx, store.Keys(res.To).Meta(), projection.MetaBuiltAt, time.Now().UnixMilli()).Err(); err != nil {
 		return res, fmt.Errorf("mark built: %w", err)
 	}
+	res.Elapsed = time.Since(start)
 	if res.Switched && !r.cfg.Keep {
 		r.log.Info("switched; removing the old namespace shortly", "old", live, "after", r.cfg.DropAfter)
 		if !retry.Sleep(ctx, r.cfg.DropAfter) {
@@ -286,7 +288,6 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		}
 		res.Dropped = true
 	}
-	res.Elapsed = time.Since(start)
 	return res, nil
 }
 

@@ -623,7 +623,7 @@ func (h *harness) rebuild(ctx context.Context, env *natsEnv, stream, base string
 	}
 	t0 := time.Now()
 	p, err := h.start("rebuild", h.o.bin, "rebuild", "--stream", stream, "--hash", base, "--nats-url", env.url,
-		"--redis-url", h.o.redisURL, "--timeout", "20m")
+		"--redis-url", h.o.redisURL, "--timeout", "20m", "--keep")
 	if err != nil {
 		return err
 	}
@@ -638,7 +638,7 @@ func (h *harness) rebuild(ctx context.Context, env *natsEnv, stream, base string
 		return fmt.Errorf("rebuild: %v\n%s", p.err, p.tail())
 	}
 	pr := progress{first: t0, end: t0.Add(el), endV: int64(msgs)}
-	h.res.Throughput = append(h.res.Throughput, throughput("rebuild", fmt.Sprintf("rebuild of a %s-event stream (whole command)", fmtN(int(msgs))), int64(msgs), bench.TargetRebuildRate, []progress{pr}))
+	h.res.Throughput = append(h.res.Throughput, throughput("rebuild", fmt.Sprintf("rebuild of a %s-event stream (whole command: replay, apply, verify, switch; the old namespace is kept)", fmtN(int(msgs))), int64(msgs), bench.TargetRebuildRate, []progress{pr}))
 	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		res.add("rebuild", "rebuild (rusage)", bench.ProcSample{PeakRSS: ru.Maxrss * 1024, CPUSeconds: cpu}, int64(msgs))
