@@ -212,7 +212,7 @@ func (r *Results) Markdown() string {
 				mark(a.RPS >= a.TargetRPS && a.P99ms < a.TargetP99ms && a.Errors == 0))
 		}
 	}
-	w("\n")
+	w("\nWhere a target is missed, [docs/performance.md](docs/performance.md) shows the profiles that explain why and what it would need.\n\n")
 
 	if len(r.Throughput) > 0 {
 		w("## Throughput\n\n| Measurement | Events per run | Runs | events/s (median) | spread (min – max) | seconds (median) | target |\n|---|---:|---:|---:|---:|---:|---|\n")
