@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -143,12 +144,76 @@ func FuzzParse(f *testing.F) {
 		if e.ID == "" || e.Domain == "" || e.Time.IsZero() || e.Wiki == "" || e.Type == "" {
 			t.Fatalf("accepted event lacks required fields: %+v", e)
 		}
-		// Where encoding/json can decode the same bytes, both must agree.
+		// Where encoding/json can decode the same bytes, both must agree (unless an
+		// object repeats a key: JSON leaves that undefined, and the two decoders
+		// keep different copies).
 		var ref reference
-		if json.Unmarshal(raw, &ref) == nil && (ref.Meta.ID != e.ID || ref.Meta.Domain != e.Domain || ref.Wiki != "" && ref.Wiki != e.Wiki) {
+		if json.Unmarshal(raw, &ref) == nil && !repeatsKeys(raw) && (ref.Meta.ID != e.ID || ref.Meta.Domain != e.Domain || ref.Wiki != "" && ref.Wiki != e.Wiki) {
 			t.Fatalf("fastjson and encoding/json disagree on %q: %+v vs %+v", raw, e, ref)
 		}
 	})
+}
+
+// repeatsKeys reports whether some JSON object in raw has the same key twice.
+func repeatsKeys(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+				continue
+			case '[':
+				stack = append(stack, &frame{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.object && top.key {
+				if top.keys[v] {
+					return true
+				}
+				top.keys[v] = true
+				top.key = false
+				continue
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
+}
+
+func TestRepeatsKeys(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"a":1,"b":{"a":2}}`:          false,
+		`{"a":1,"a":2}`:                true,
+		`{"m":{"id":"0","id":""}}`:     true,
+		`[{"a":1},{"a":2}]`:            false,
+		`{"a":[1,{"b":1,"b":2}]}`:      true,
+		`{"a":"b","c":{"d":[]},"e":1}`: false,
+	} {
+		if got := repeatsKeys([]byte(raw)); got != want {
+			t.Errorf("repeatsKeys(%s) = %v, want %v", raw, got, want)
+		}
+	}
 }
 
 func BenchmarkParse(b *testing.B) {
