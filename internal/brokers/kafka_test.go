@@ -228,19 +228,7 @@ func TestKafkaSASLIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic := fmt.Sprintf("test-brokers-sasl-%d", time.Now().UnixNano())
-	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
-	if err == nil {
-		err = resp.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("create topic %s through SASL: %v", topic, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-	})
+	topic := testenv.TopicWith(t, cl, 1)
 
 	tr, err := k.Transport()
 	if err != nil {

@@ -66,8 +66,13 @@ func KafkaAddr(t testing.TB) string {
 // it is deleted when the test ends.
 func Topic(t testing.TB, addr string, partitions int) string {
 	t.Helper()
+	return TopicWith(t, &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}, partitions)
+}
+
+// TopicWith is Topic through a given client (for instance one with SASL or TLS).
+func TopicWith(t testing.TB, cl *kafka.Client, partitions int) string {
+	t.Helper()
 	name := fmt.Sprintf("test-%s-%d", sanitize(t.Name()), time.Now().UnixNano())
-	cl := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
