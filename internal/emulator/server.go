@@ -121,6 +121,13 @@ type Server struct {
 	minMs int64
 	// span is how far each pass moves event times (whole seconds).
 	span time.Duration
+	// epoch moves every event time (whole seconds). With Rebase and Loop it is set
+	// by the first request: when that request resumes in a later pass (ingest
+	// resuming after the emulator restarted), the resumed event is dated now
+	// rather than a pass span per pass ahead of the clock. Fixed afterwards, so
+	// every connection sees the same time for the same event.
+	epoch     time.Duration
+	epochOnce sync.Once
 	// period is the pacing length of one pass.
 	period time.Duration
 
@@ -345,6 +352,16 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 // startPosition returns where a request starts: after its Last-Event-ID, else at
 // its since time, else at 0.
 func (s *Server) startPosition(r *http.Request) (pos int64, resumed bool, err error) {
+	s.epochOnce.Do(func() {
+		id := r.Header.Get("Last-Event-ID")
+		if !s.cfg.Rebase || !s.cfg.Loop || id == "" {
+			return
+		}
+		if pos, err := s.resumePosition(id); err == nil && s.inRange(pos, "") == nil && pos >= int64(s.n) {
+			pass, i := pos/int64(s.n), pos%int64(s.n)
+			s.epoch = -(time.Duration(pass)*s.span + s.offs[i]).Truncate(time.Second)
+		}
+	})
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		pos, err := s.resumePosition(id)
 		if err == nil {
@@ -440,6 +457,7 @@ func parseSince(v string) (int64, error) {
 // at or after ms; past the end it returns the end of the sequence (Len without
 // Loop, the start of the next pass with Loop).
 func (s *Server) firstAtOrAfter(ms int64) int64 {
+	ms -= s.epoch.Milliseconds()
 	var pass int64
 	spanMs := s.span.Milliseconds()
 	if s.cfg.Loop && spanMs > 0 && ms > s.minMs {
@@ -471,10 +489,10 @@ func (s *Server) eventAt(pos int64) ([]byte, int64) {
 	if s.shifts != nil {
 		shift = s.shifts[i]
 	}
-	shift += time.Duration(pass) * s.span
+	shift += time.Duration(pass)*s.span + s.epoch
 	ms := s.dtMs[i]
 	if ms != noTime {
-		ms += pass * s.span.Milliseconds()
+		ms += pass*s.span.Milliseconds() + s.epoch.Milliseconds()
 	}
 	var id string
 	if pass > 0 {

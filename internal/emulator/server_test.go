@@ -643,3 +643,30 @@ func TestNewRejects(t *testing.T) {
 		t.Error("invalid config accepted")
 	}
 }
+
+// TestRebaseResumeInALaterPassIsDatedNow restarts the emulator under a client that
+// resumes deep in the loop (as ingest does after `task down` / `task up`): the
+// resumed events are dated about now, not passes ahead of the clock, and a second
+// connection sees the same times.
+func TestRebaseResumeInALaterPassIsDatedNow(t *testing.T) {
+	cfg := testConfig()
+	cfg.Rebase, cfg.Loop = true, true
+	n := int64(len(recording.Events()))
+	before := time.Now()
+	_, url := serve(t, cfg, RecordingSource())
+	resume := func() []byte {
+		h := map[string]string{"Last-Event-ID": `[{"topic":"eqiad.mediawiki.recentchange","partition":0,"offset":` + strconv.FormatInt(5*n+299, 10) + `}]`}
+		return next(t, stream(t, url, h), 1)[0].Data
+	}
+	first := resume()
+	e, err := event.Parse(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := e.Time.Sub(before); d < -15*time.Second || d > 15*time.Second {
+		t.Fatalf("an event resumed in pass 5 is dated %v from now", d)
+	}
+	if again := resume(); string(again) != string(first) {
+		t.Fatal("a second connection sees the resumed event differently")
+	}
+}
