@@ -144,7 +144,7 @@ func (s *Server) measure(c *fiber.Ctx) error {
 }
 
 // AddMetricsSource adds a writer of Prometheus text lines to /metrics, called
-// after the API's own metrics on every scrape (the lead adds other stages' here).
+// after the API's own metrics on every scrape (cmd/wikiflow adds the other stages' pages there).
 func (s *Server) AddMetricsSource(src func(w io.Writer)) {
 	s.sourcesMu.Lock()
 	defer s.sourcesMu.Unlock()
