@@ -107,6 +107,26 @@ func (e *env) publishRecorded(t *testing.T) {
 	}
 }
 
+// publishAgain publishes the first n recorded events again under new message ids
+// (tag-0, tag-1, ...), adds them to want and returns the last stream sequence.
+func (e *env) publishAgain(t *testing.T, n int, tag string, want map[string]int64) uint64 {
+	t.Helper()
+	var last uint64
+	for i, rec := range recording.Events()[:n] {
+		ev, _ := event.Parse(rec.Data)
+		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
+		m.Data = rec.Data
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s-%d", tag, i))
+		ack, err := e.js.PublishMsg(context.Background(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ev.Domain]++
+		last = ack.Sequence
+	}
+	return last
+}
+
 // expect returns the per-domain counts and last sequence of the published events
 // whose subject passes keep.
 func (e *env) expect(keep func(subject string) bool) (map[string]int64, uint64) {
@@ -318,19 +338,7 @@ func TestExactlyOnceAndRestart(t *testing.T) {
 	r2 := start(a2)
 	time.Sleep(time.Second)
 	// New events after the restart are counted.
-	more := recording.Events()[:3]
-	for i, rec := range more {
-		ev, _ := event.Parse(rec.Data)
-		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
-		m.Data = rec.Data
-		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("again-%d", i))
-		ack, err := e.js.PublishMsg(context.Background(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[ev.Domain]++
-		last = ack.Sequence
-	}
+	last = e.publishAgain(t, 3, "again", want)
 	e.waitWatermark(t, "aggregate", last)
 	r2.stop(t)
 	e.checkCounts(t, want, true)
@@ -647,20 +655,8 @@ func TestNATSRestart(t *testing.T) {
 			t.Fatalf("republished event %s was not a duplicate", p.ev.ID)
 		}
 	}
-	more := recording.Events()[:5]
 	want, _ := e.expect(all)
-	for i, rec := range more {
-		ev, _ := event.Parse(rec.Data)
-		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
-		m.Data = rec.Data
-		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("after-restart-%d", i))
-		ack, err := e.js.PublishMsg(context.Background(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[ev.Domain]++
-		last = ack.Sequence
-	}
+	last = e.publishAgain(t, 5, "after-restart", want)
 	e.waitWatermark(t, "aggregate", last)
 	r.stop(t)
 	e.checkCounts(t, want, true)

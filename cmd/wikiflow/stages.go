@@ -66,20 +66,20 @@ Examples:
 	return serve(ctx, "emulator", srv, func() any { return srv.Stats() }, &c, log)
 }
 
-// stage describes a pipeline stage for runStage: its help, its flags and how to
-// build it from its configuration.
-type stage[C any] struct {
+// stage describes a pipeline stage for runStage: its help, its flags, its
+// constructor and its counters for /metrics.
+type stage[C any, S service, T any] struct {
 	name, summary, usage string
 	config               C
 	flags                func(*cli.Flags, *C)
 	validate             func(C) error
-	// build returns the stage and its counters for /metrics.
-	build func(C, *slog.Logger) (service, func() any, error)
+	build                func(C, *slog.Logger) (S, error)
+	stats                func(S) T
 }
 
 // runStage parses the stage's flags, builds it and serves it with its health
 // server until ctx ends.
-func runStage[C any](ctx context.Context, st stage[C], args []string, getenv env, stderr io.Writer) error {
+func runStage[C any, S service, T any](ctx context.Context, st stage[C, S, T], args []string, getenv env, stderr io.Writer) error {
 	var c common
 	cfg := st.config
 	f := newFlags(st.name, st.summary, st.usage, getenv, stderr)
@@ -92,16 +92,16 @@ func runStage[C any](ctx context.Context, st stage[C], args []string, getenv env
 	if err != nil {
 		return err
 	}
-	svc, stats, err := st.build(cfg, log)
+	svc, err := st.build(cfg, log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, st.name, svc, stats, &c, log)
+	return serve(ctx, st.name, svc, func() any { return st.stats(svc) }, &c, log)
 }
 
 func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
 	ingest.Version = buildVersion()
-	return runStage(ctx, stage[ingest.Config]{
+	return runStage(ctx, stage[ingest.Config, *ingest.Ingester, *ingest.Stats]{
 		name:    "ingest",
 		summary: "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.",
 		usage: `
@@ -112,35 +112,25 @@ Examples:
 		config:   ingest.DefaultConfig(),
 		flags:    ingest.Flags,
 		validate: ingest.Config.Validate,
-		build: func(cfg ingest.Config, log *slog.Logger) (service, func() any, error) {
-			in, err := ingest.New(cfg, log)
-			if err != nil {
-				return nil, nil, err
-			}
-			return in, func() any { return in.Stats() }, nil
-		},
+		build:    ingest.New,
+		stats:    (*ingest.Ingester).Stats,
 	}, args, getenv, stderr)
 }
 
 func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	return runStage(ctx, stage[bridge.Config]{
+	return runStage(ctx, stage[bridge.Config, *bridge.Bridge, *bridge.Stats]{
 		name:     "bridge",
 		summary:  "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes.",
 		config:   bridge.DefaultConfig(),
 		flags:    bridge.Flags,
 		validate: bridge.Config.Validate,
-		build: func(cfg bridge.Config, log *slog.Logger) (service, func() any, error) {
-			b, err := bridge.New(cfg, log)
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() any { return b.Stats() }, nil
-		},
+		build:    bridge.New,
+		stats:    (*bridge.Bridge).Stats,
 	}, args, getenv, stderr)
 }
 
 func runAggregate(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	return runStage(ctx, stage[aggregate.Config]{
+	return runStage(ctx, stage[aggregate.Config, *aggregate.Aggregate, *aggregate.Stats]{
 		name:    "aggregate",
 		summary: "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged.",
 		usage: `
@@ -149,13 +139,8 @@ Scale out with disjoint filter subjects, one consumer each:
 		config:   aggregate.DefaultConfig(),
 		flags:    aggregate.Flags,
 		validate: aggregate.Config.Validate,
-		build: func(cfg aggregate.Config, log *slog.Logger) (service, func() any, error) {
-			a, err := aggregate.New(cfg, log)
-			if err != nil {
-				return nil, nil, err
-			}
-			return a, func() any { return a.Stats() }, nil
-		},
+		build:    aggregate.New,
+		stats:    (*aggregate.Aggregate).Stats,
 	}, args, getenv, stderr)
 }
 
