@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"time"
@@ -8,17 +9,39 @@ import (
 	"github.com/wikiflow/wikiflow/internal/event"
 )
 
+// Parts selects which counters a Delta counts.
+type Parts uint8
+
+const (
+	// Counts are the hash counters: the all-time bucket and the cube, namespace,
+	// editor, minor and bytes counters of the minute and hour buckets. Only a Delta
+	// that counts them moves the namespace's event count, as_of and first_seq.
+	Counts Parts = 1 << iota
+	// Detail are the per-page and per-editor sorted sets and the unique-editor
+	// sketches of the minute and hour buckets.
+	Detail
+	// AllParts is everything: what the live aggregate applies.
+	AllParts = Counts | Detail
+)
+
 // Delta is the pre-aggregated effect of a batch of events on every counter of a
 // namespace: the all-time bucket, the event-time minute and hour buckets, the
 // newest event time and the number of events. Build it with Add, apply it with
 // (*Store).Apply, and Reset it to reuse its memory for the next batch. A Delta is
 // not safe for concurrent use.
+//
+// A Delta may count only some Parts, and may leave out the buckets that readers
+// can no longer see (see NewPartialDelta): a rebuild applies the counters of a
+// batch in one call and its sorted sets in several smaller ones, and does not
+// write the buckets the live projection has already let expire.
 type Delta struct {
 	// FirstSeq is the stream sequence of the batch's first event when the caller
 	// knows it; Apply records it as the namespace's first_seq when that is unset
 	// (0 means prevSeq+1).
 	FirstSeq uint64
 
+	parts   Parts
+	horizon int64 // Unix seconds; 0 = keep every bucket
 	all     bucket
 	minutes map[int64]*bucket
 	hours   map[int64]*bucket
@@ -29,6 +52,13 @@ type Delta struct {
 	// encoding buffers, reused across batches
 	keys []string
 	args []any
+	zbuf []member
+}
+
+// member is a sorted-set member and its increment, while a group is encoded.
+type member struct {
+	m string
+	v int64
 }
 
 // cubeKey is a KindCube field before it is joined into a string.
@@ -86,9 +116,8 @@ func (b *bucket) reset() {
 	clear(b.users)
 }
 
-// add counts e in the bucket; detail adds the per-page and per-editor counters
-// kept only in time buckets, all the per-domain total kept only all time.
-func (b *bucket) add(e *event.Event, kind string, detail bool) {
+// addCounts counts e in the bucket's hash counters.
+func (b *bucket) addCounts(e *event.Event, kind string) {
 	b.cube[cubeKey{e.Domain, e.Wiki, e.Type, e.Bot}]++
 	b.ns[e.Namespace]++
 	b.editor[kind]++
@@ -104,10 +133,10 @@ func (b *bucket) add(e *event.Event, kind string, detail bool) {
 		}
 		b.bytes[e.Domain] = c
 	}
-	if !detail {
-		b.domain[e.Domain]++
-		return
-	}
+}
+
+// addDetail counts e in the bucket's sorted sets and sketch (time buckets only).
+func (b *bucket) addDetail(e *event.Event) {
 	if e.Title != "" {
 		b.pages[pair{e.Domain, e.Title}]++
 	}
@@ -117,9 +146,24 @@ func (b *bucket) add(e *event.Event, kind string, detail bool) {
 	}
 }
 
-// NewDelta returns an empty Delta.
+// NewDelta returns an empty Delta counting every part of every bucket.
 func NewDelta() *Delta {
 	d := &Delta{}
+	d.init()
+	return d
+}
+
+// NewPartialDelta returns an empty Delta counting only parts, and leaving out the
+// buckets that readers no longer see once the newest event time is horizon (zero:
+// none left out): minute counters that ended MinuteTTL before it, minute sorted
+// sets and sketches that ended MinutePagesTTL before it, hour buckets that ended
+// HourTTL before it. Those are the buckets the live projection lets expire; the
+// all-time bucket is always counted.
+func NewPartialDelta(parts Parts, horizon time.Time) *Delta {
+	d := &Delta{parts: parts}
+	if !horizon.IsZero() {
+		d.horizon = horizon.Unix()
+	}
 	d.init()
 	return d
 }
@@ -129,6 +173,9 @@ func (d *Delta) init() {
 		d.all.init()
 		d.minutes = map[int64]*bucket{}
 		d.hours = map[int64]*bucket{}
+		if d.parts == 0 {
+			d.parts = AllParts
+		}
 	}
 }
 
@@ -146,20 +193,51 @@ func (d *Delta) bucketIn(m map[int64]*bucket, n int64) *bucket {
 	return b
 }
 
+// visible reports whether a bucket ending at end (Unix seconds) that readers keep
+// for ttl is still visible at the Delta's horizon.
+func (d *Delta) visible(end int64, ttl time.Duration) bool {
+	return d.horizon == 0 || end > d.horizon-secs(ttl)
+}
+
 // Add counts one event: in the all-time bucket and in the buckets of its
-// event-time minute and hour. Page counts skip events without a title; editor
-// counts and the unique-editor sketch skip events without a user.
+// event-time minute and hour, as far as the Delta's parts and horizon say. Page
+// counts skip events without a title; editor counts and the unique-editor sketch
+// skip events without a user.
 func (d *Delta) Add(e *event.Event) {
 	d.init()
 	kind := e.EditorKind()
-	d.all.add(e, kind, false)
 	sec := e.Time.Unix()
-	d.bucketIn(d.minutes, sec/60).add(e, kind, true)
-	d.bucketIn(d.hours, sec/3600).add(e, kind, true)
+	minute, hour := floorDiv(sec, 60), floorDiv(sec, 3600)
+	if d.parts&Counts != 0 {
+		d.all.addCounts(e, kind)
+		d.all.domain[e.Domain]++
+		if d.visible((minute+1)*60, MinuteTTL) {
+			d.bucketIn(d.minutes, minute).addCounts(e, kind)
+		}
+		if d.visible((hour+1)*3600, HourTTL) {
+			d.bucketIn(d.hours, hour).addCounts(e, kind)
+		}
+	}
+	if d.parts&Detail != 0 {
+		if d.visible((minute+1)*60, MinutePagesTTL) {
+			d.bucketIn(d.minutes, minute).addDetail(e)
+		}
+		if d.visible((hour+1)*3600, HourTTL) {
+			d.bucketIn(d.hours, hour).addDetail(e)
+		}
+	}
 	if ms := e.Time.UnixMilli(); ms > d.asOfMs {
 		d.asOfMs = ms
 	}
 	d.n++
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // Len returns the number of events added since the last Reset.
@@ -209,13 +287,13 @@ const (
 // fixed keys already there) and its groups to args, in the apply script's format.
 func (d *Delta) encode(k Keys, keys []string, args []any) ([]string, []any) {
 	d.init()
-	keys, args = d.all.encode(keys, args, func(kind Kind) string { return k.All(kind) }, 0, 0, false)
+	keys, args = d.encodeBucket(&d.all, keys, args, func(kind Kind) string { return k.All(kind) }, 0, 0, false)
 	minTTL, pagesTTL, hourTTL := secs(MinuteTTL), secs(MinutePagesTTL), secs(HourTTL)
 	for n, b := range d.minutes {
-		keys, args = b.encode(keys, args, func(kind Kind) string { return k.MinuteN(kind, n) }, minTTL, pagesTTL, true)
+		keys, args = d.encodeBucket(b, keys, args, func(kind Kind) string { return k.MinuteN(kind, n) }, minTTL, pagesTTL, true)
 	}
 	for n, b := range d.hours {
-		keys, args = b.encode(keys, args, func(kind Kind) string { return k.HourN(kind, n) }, hourTTL, hourTTL, true)
+		keys, args = d.encodeBucket(b, keys, args, func(kind Kind) string { return k.HourN(kind, n) }, hourTTL, hourTTL, true)
 	}
 	return keys, args
 }
@@ -228,7 +306,7 @@ func group(keys []string, args []any, key, op string, ttl int64, n int) ([]strin
 	return keys, append(args, len(keys), op, ttl, n)
 }
 
-func (b *bucket) encode(keys []string, args []any, name func(Kind) string, ttl, detailTTL int64, detail bool) ([]string, []any) {
+func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kind) string, ttl, detailTTL int64, detail bool) ([]string, []any) {
 	if len(b.cube) > 0 {
 		keys, args = group(keys, args, name(KindCube), opHash, ttl, len(b.cube))
 		for c, v := range b.cube {
@@ -282,8 +360,8 @@ func (b *bucket) encode(keys []string, args []any, name func(Kind) string, ttl, 
 		}
 		return keys, args
 	}
-	keys, args = zgroups(keys, args, name(KindPages), detailTTL, b.pages)
-	keys, args = zgroups(keys, args, name(KindEditors), detailTTL, b.editors)
+	keys, args = d.zgroups(keys, args, name(KindPages), detailTTL, b.pages)
+	keys, args = d.zgroups(keys, args, name(KindEditors), detailTTL, b.editors)
 	if len(b.users) > 0 {
 		keys, args = group(keys, args, name(KindUsers), opHLL, detailTTL, len(b.users))
 		for u := range b.users {
@@ -296,44 +374,47 @@ func (b *bucket) encode(keys []string, args []any, name func(Kind) string, ttl, 
 // zgroups appends the groups of a sorted set's increments: the members counted once
 // (most of them, each page or editor being seldom seen twice in a batch) as one
 // member-only group, the others as members then increments. The key's TTL goes
-// with its last group.
-func zgroups(keys []string, args []any, key string, ttl int64, m map[pair]int64) ([]string, []any) {
+// with its last group. Members go in the order of their increment, then their
+// bytes: the order of the set itself when the key is new, so that each insertion
+// lands next to the previous one.
+func (d *Delta) zgroups(keys []string, args []any, key string, ttl int64, m map[pair]int64) ([]string, []any) {
 	if len(m) == 0 {
 		return keys, args
 	}
-	ones := 0
-	for _, v := range m {
-		if v == 1 {
-			ones++
-		}
+	zs := d.zbuf[:0]
+	for p, v := range m {
+		zs = append(zs, member{p.domain + FieldSep + p.x, v})
 	}
-	many := len(m) - ones
+	slices.SortFunc(zs, func(a, b member) int {
+		if c := cmp.Compare(a.v, b.v); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.m, b.m)
+	})
+	ones, _ := slices.BinarySearchFunc(zs, int64(2), func(z member, v int64) int { return cmp.Compare(z.v, v) })
+	many := zs[ones:]
 	keys = append(keys, key)
 	ki := len(keys)
-	if many > 0 {
+	if len(many) > 0 {
 		t := ttl
 		if ones > 0 {
 			t = 0
 		}
-		args = append(args, ki, opZSet, t, many)
-		at := len(args)
-		args = slices.Grow(args, 2*many)[:at+2*many]
-		i := 0
-		for p, v := range m {
-			if v != 1 {
-				args[at+i] = p.domain + FieldSep + p.x
-				args[at+many+i] = v
-				i++
-			}
+		args = append(args, ki, opZSet, t, len(many))
+		for _, z := range many {
+			args = append(args, z.m)
+		}
+		for _, z := range many {
+			args = append(args, z.v)
 		}
 	}
 	if ones > 0 {
 		args = append(args, ki, opZOne, ttl, ones)
-		for p, v := range m {
-			if v == 1 {
-				args = append(args, p.domain+FieldSep+p.x)
-			}
+		for _, z := range zs[:ones] {
+			args = append(args, z.m)
 		}
 	}
+	clear(zs)
+	d.zbuf = zs[:0]
 	return keys, args
 }

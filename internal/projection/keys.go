@@ -73,6 +73,7 @@ const (
 	MetaFirstSeq    = "first_seq"       // first stream sequence applied
 	MetaPartialFrom = "partial_from_ms" // set by a rebuild that started after retention dropped events
 	MetaBuiltAt     = "built_ms"        // set by a rebuild when it completed
+	MetaStarted     = "started_ms"      // set by a rebuild when it claimed the namespace
 )
 
 // FieldSep separates the parts of composite hash fields and set members.
