@@ -33,7 +33,8 @@ type RebuildConfig struct {
 	Stream string
 	// Base is the projection's base name (default wire.DefaultHash).
 	Base string
-	// BatchSize is how many events one apply carries (default 5000).
+	// BatchSize is how many events are counted together before they are applied
+	// (default 20000).
 	BatchSize int
 	// Switch makes the rebuilt namespace current once it matches the live one at an
 	// equal watermark (default true); without it the namespace is only built.
@@ -58,7 +59,7 @@ func DefaultRebuildConfig() RebuildConfig {
 		Redis:     brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
 		Stream:    wire.DefaultStream,
 		Base:      wire.DefaultHash,
-		BatchSize: 5000,
+		BatchSize: 20000,
 		Switch:    true,
 		DropAfter: 10 * time.Second,
 		Timeout:   time.Hour,
@@ -72,7 +73,7 @@ func RebuildFlags(f *cli.Flags, c *RebuildConfig) {
 	brokers.RedisFlags(f, &c.Redis)
 	f.String(&c.Stream, "stream", "WIKIFLOW_STREAM", d.Stream, "JetStream stream to rebuild from")
 	f.String(&c.Base, "hash", "WIKIFLOW_HASH", d.Base, "base name of the projection: the Redis hash of per-domain counts old clients read")
-	f.Int(&c.BatchSize, "batch", "", d.BatchSize, "events per apply")
+	f.Int(&c.BatchSize, "batch", "", d.BatchSize, "events counted together before they are applied")
 	f.Bool(&c.Switch, "switch", "", d.Switch, "switch readers to the rebuilt counters once they match the live ones")
 	f.Bool(&c.Force, "force", "", false, "switch even when the rebuilt counters differ from the live ones")
 	f.Bool(&c.Keep, "keep", "", false, "keep the old namespace after the switch")
@@ -100,6 +101,21 @@ func (c RebuildConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Replay tuning.
+const (
+	// readAheadBytes is how many bytes of messages the replay keeps requested
+	// ahead of the one being counted.
+	readAheadBytes = 4 << 20
+	// idleRead is how long the replay waits for a message before it checks that
+	// the log still has some for it.
+	idleRead = 2 * time.Second
+	// applyQueue is how many counted and encoded batches may wait for Redis.
+	applyQueue = 1
+	// detailPerCall bounds the sorted-set members and sketch entries one apply
+	// call carries, so that no call holds Redis for long (about 20 ms each).
+	detailPerCall = 10_000
+)
 
 // RebuildResult describes a finished rebuild.
 type RebuildResult struct {
@@ -155,22 +171,38 @@ type consumerRun struct {
 	name    string
 	filters []string
 	cons    jetstream.Consumer
+	it      jetstream.MessagesContext
 	applied uint64
-	held    []jetstream.Msg // read beyond the current target, applied in a later round
-	delta   *projection.Delta
-	spare   *projection.Delta // the delta of the apply in flight, reused afterwards
+	next    jetstream.Msg     // read beyond the current target, applied in a later round
+	counts  *projection.Delta // the counters of the batch being read
+	detail  *projection.Delta // its sorted sets and sketches
 }
 
 // RunWith rebuilds over existing connections: replay every live consumer's share
 // of the retained log into a fresh namespace with the live aggregate's apply code,
 // catch up with the live watermarks, verify the counters against the live ones at
 // an equal watermark, and switch the pointer atomically.
-func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client) (RebuildResult, error) {
+func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client) (res RebuildResult, err error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	res := RebuildResult{Watermarks: map[string]uint64{}}
+	res = RebuildResult{Watermarks: map[string]uint64{}}
 	store := projection.NewStore(rc, r.cfg.Base)
+	keepBuilt := false // a namespace built in full is kept for inspection when it differs
+	defer func() {
+		if err == nil || res.To == "" || res.Switched || keepBuilt {
+			return
+		}
+		// A failed rebuild leaves nothing behind: nobody reads the namespace, and
+		// its sorted sets may be half written.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer dcancel()
+		if derr := store.Drop(dctx, res.To); derr != nil {
+			r.log.Warn("could not remove the unfinished namespace", "namespace", res.To, "err", derr)
+		} else {
+			r.log.Info("removed the unfinished namespace", "namespace", res.To)
+		}
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return res, fmt.Errorf("jetstream: %w", err)
@@ -195,6 +227,12 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 	if len(wms) == 0 {
 		return res, fmt.Errorf("the live projection %q has no watermark yet: no aggregate has applied anything to rebuild against", live)
 	}
+	// Buckets the live projection has let expire by its as_of are not rebuilt.
+	liveMeta, err := store.Meta(ctx, live)
+	if err != nil {
+		return res, err
+	}
+	horizon := liveMeta.AsOf
 	var runs []*consumerRun
 	names := make([]string, 0, len(wms))
 	for name := range wms {
@@ -218,9 +256,20 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		if err != nil {
 			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
-		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, delta: projection.NewDelta(), spare: projection.NewDelta()})
+		it, err := oc.Messages(jetstream.PullMaxBytes(readAheadBytes))
+		if err != nil {
+			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
+		}
+		defer it.Stop()
+		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, it: it,
+			counts: projection.NewPartialDelta(projection.Counts, horizon),
+			detail: projection.NewPartialDelta(projection.Detail, horizon)})
 	}
-	res.To = "r" + time.Now().UTC().Format("20060102t150405")
+	to, err := claim(ctx, rc, store, "r"+time.Now().UTC().Format("20060102t150405"))
+	if err != nil {
+		return res, err
+	}
+	res.To = to
 	if info.State.FirstSeq > 1 {
 		res.Partial = true
 		res.PartialFrom = info.State.FirstTime.UTC()
@@ -258,7 +307,8 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		res.Differences = diffs
 		if len(diffs) > 0 && !r.cfg.Force {
 			prog.done()
-			return res, fmt.Errorf("the rebuilt counters differ from the live ones at the same watermark (%s); not switching (use --force to switch anyway, or --switch=false)", strings.Join(first(diffs, 5), "; "))
+			keepBuilt = true
+			return res, fmt.Errorf("the counters rebuilt in namespace %s differ from the live ones at the same watermark (%s); not switching (use --force to switch anyway, or --switch=false)", res.To, strings.Join(first(diffs, 5), "; "))
 		}
 		err = store.Switch(ctx, live, res.To, names)
 		if errors.Is(err, projection.ErrNotCaughtUp) {
@@ -291,121 +341,170 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 	return res, nil
 }
 
-// catchUp applies cr's share of the log up to and including target.
-func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns string, cr *consumerRun, target uint64, prog *progress) (int64, error) {
-	var applied int64
-	pending := 0
-	var last uint64
-	// One apply runs in the background while the next batch is read and parsed;
-	// applies stay in order, each starting from the previous one's last sequence.
-	sent := cr.applied
-	type done struct {
-		err  error
-		upto uint64
-		n    int
+// claim reserves a fresh namespace named after name (name, then name-2, name-3,
+// ...): the first whose meta hash did not exist, created with its start time.
+func claim(ctx context.Context, rc *redis.Client, store *projection.Store, name string) (string, error) {
+	for i := 1; i <= 100; i++ {
+		ns := name
+		if i > 1 {
+			ns = name + "-" + strconv.Itoa(i)
+		}
+		ok, err := rc.HSetNX(ctx, store.Keys(ns).Meta(), projection.MetaStarted, time.Now().UnixMilli()).Result()
+		if err != nil {
+			return "", fmt.Errorf("claim namespace %s: %w", ns, err)
+		}
+		if ok {
+			return ns, nil
+		}
 	}
-	var inflight chan done
-	wait := func() error {
-		if inflight == nil {
+	return "", fmt.Errorf("claim namespace: %s and its 99 successors are all taken", name)
+}
+
+// catchUp applies cr's share of the log up to and including target.
+//
+// The reader counts each batch, encodes it and hands it to an applier goroutine,
+// so that reading, counting and encoding overlap with Redis applying the previous
+// batches. A batch's counters are applied in one call that moves the rebuilt
+// namespace's watermark; its sorted sets and sketches follow in calls of at most
+// detailPerCall members, their members in each set's own order. Before catchUp
+// returns every batch is applied, hence before any comparison or switch.
+func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns string, cr *consumerRun, target uint64, prog *progress) (int64, error) {
+	type job struct {
+		preps []*projection.Prepared
+		upto  uint64
+		n     int
+	}
+	jobs := make(chan job, applyQueue)
+	failed := make(chan error, 1)
+	finished := make(chan struct{})
+	var applied int64
+	upto := cr.applied
+	go func() {
+		defer close(finished)
+		for j := range jobs {
+			for _, p := range j.preps {
+				res, err := store.RunPrepared(ctx, p)
+				if err == nil && res.Status != projection.Applied {
+					err = fmt.Errorf("apply to %s as %s: %s (watermark %d): another rebuild is writing to it?", ns, cr.name, res.Status, res.Watermark)
+				}
+				if err != nil {
+					failed <- err
+					for range jobs {
+					}
+					return
+				}
+			}
+			applied += int64(j.n)
+			upto = j.upto
+			prog.add(j.n, j.upto)
+		}
+	}()
+	// stop waits for the applier and returns its error, if any.
+	stop := func() error {
+		if jobs != nil {
+			close(jobs)
+			jobs = nil
+		}
+		<-finished
+		select {
+		case err := <-failed:
+			failed <- err
+			return err
+		default:
 			return nil
 		}
-		d := <-inflight
-		inflight = nil
-		if d.err != nil {
-			return d.err
-		}
-		cr.applied = d.upto
-		applied += int64(d.n)
-		prog.add(d.n, d.upto)
-		return nil
 	}
+	defer func() { _ = stop() }()
+
+	sent := cr.applied
+	var last uint64
+	pending := 0
 	flush := func() error {
-		if err := wait(); err != nil {
-			return err
-		}
 		if pending == 0 {
 			return nil
 		}
-		d, prev, upto, n := cr.delta, sent, last, pending
-		cr.delta, cr.spare = cr.spare, d
-		cr.delta.Reset()
-		sent, pending = upto, 0
-		inflight = make(chan done, 1)
-		go func(out chan<- done) {
-			res, err := store.ApplyStandby(ctx, ns, cr.name, prev, upto, d)
-			if err == nil && res.Status != projection.Applied {
-				err = fmt.Errorf("apply to %s as %s: %s (watermark %d, expected %d): another rebuild is writing to it?", ns, cr.name, res.Status, res.Watermark, prev)
-			}
-			out <- done{err: err, upto: upto, n: n}
-		}(inflight)
+		counts, err := store.PrepareStandby(ns, cr.name, sent, last, cr.counts)
+		if err != nil {
+			return err
+		}
+		detail, err := store.PrepareDetail(ns, cr.name, last, cr.detail, detailPerCall)
+		if err != nil {
+			return err
+		}
+		cr.counts.Reset()
+		cr.detail.Reset()
+		select {
+		case jobs <- job{preps: []*projection.Prepared{counts, detail}, upto: last, n: pending}:
+		case err := <-failed:
+			failed <- err
+			return err
+		}
+		sent, pending = last, 0
 		return nil
 	}
-	// Whatever ends the catch-up, the apply in flight finishes first.
-	defer func() { _ = wait() }()
-	add := func(m jetstream.Msg) error {
+	for max(sent, last) < target {
+		m := cr.next
+		cr.next = nil
+		if m == nil {
+			var err error
+			m, err = cr.it.Next(jetstream.NextMaxWait(idleRead))
+			if errors.Is(err, nats.ErrTimeout) {
+				if err := ctx.Err(); err != nil {
+					return applied, err
+				}
+				if err := r.checkPending(ctx, cr, max(sent, last), target); err != nil {
+					return applied, err
+				}
+				continue
+			}
+			if err != nil {
+				return applied, fmt.Errorf("read log: %w", err)
+			}
+		}
 		md, err := m.Metadata()
 		if err != nil {
-			return fmt.Errorf("message metadata: %w", err)
+			return applied, fmt.Errorf("message metadata: %w", err)
+		}
+		if md.Sequence.Stream > target {
+			cr.next = m
+			break
 		}
 		if ev, err := event.Parse(m.Data()); err == nil {
-			cr.delta.Add(&ev)
+			cr.counts.Add(&ev)
+			cr.detail.Add(&ev)
 		}
 		last = md.Sequence.Stream
 		pending++
 		if pending >= r.cfg.BatchSize {
-			return flush()
-		}
-		return nil
-	}
-	reached := func() bool { return max(sent, last) >= target }
-	// Messages read beyond an earlier target come first.
-	held := cr.held
-	cr.held = nil
-	for i, m := range held {
-		md, _ := m.Metadata()
-		if md.Sequence.Stream > target {
-			cr.held = append(cr.held, held[i:]...)
-			break
-		}
-		if err := add(m); err != nil {
-			return applied, err
-		}
-	}
-	for !reached() && len(cr.held) == 0 {
-		batch, err := cr.cons.Fetch(r.cfg.BatchSize, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return applied, fmt.Errorf("read log: %w", err)
-		}
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return applied, fmt.Errorf("message metadata: %w", err)
-			}
-			if md.Sequence.Stream > target {
-				cr.held = append(cr.held, m)
-				continue
-			}
-			if err := add(m); err != nil {
+			if err := flush(); err != nil {
 				return applied, err
 			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return applied, fmt.Errorf("read log: %w", err)
-		}
-		if err := ctx.Err(); err != nil {
-			return applied, err
 		}
 	}
 	if err := flush(); err != nil {
 		return applied, err
 	}
-	if err := wait(); err != nil {
+	if err := stop(); err != nil {
 		return applied, err
 	}
-	if cr.applied != target && cr.applied < target {
+	cr.applied = upto
+	if cr.applied < target {
 		return applied, fmt.Errorf("consumer %s: the log skipped from %d past the live watermark %d (was its filter changed?)", cr.name, cr.applied, target)
 	}
 	return applied, nil
+}
+
+// checkPending fails when cr's replay has nothing more to read while it is still
+// below target.
+func (r *Rebuilder) checkPending(ctx context.Context, cr *consumerRun, at, target uint64) error {
+	info, err := cr.cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	if info.NumPending == 0 && cr.next == nil {
+		return fmt.Errorf("consumer %s: the log has nothing after %d, below the live watermark %d (was its filter changed, or the stream purged?)", cr.name, at, target)
+	}
+	return nil
 }
 
 // compare reads the live counters and watermarks in one transaction and compares

@@ -37,7 +37,7 @@ type fixture struct {
 	log     *slog.Logger
 }
 
-func newFixture(t *testing.T, maxMsgs int64) *fixture {
+func newFixture(t testing.TB, maxMsgs int64) *fixture {
 	t.Helper()
 	url, _ := testenv.NATS(t)
 	f := &fixture{natsURL: url, nc: testenv.Connect(t, url), rc: testenv.Redis(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -57,10 +57,12 @@ func newFixture(t *testing.T, maxMsgs int64) *fixture {
 	return f
 }
 
-// publish stores recorded events [from, to) and returns their per-domain counts.
-func (f *fixture) publish(t *testing.T, evs []recording.Event) map[string]int64 {
+// publish stores recorded events in order (published asynchronously, every
+// acknowledgment checked) and returns their per-domain counts.
+func (f *fixture) publish(t testing.TB, evs []recording.Event) map[string]int64 {
 	t.Helper()
 	counts := map[string]int64{}
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
 	for _, rec := range evs {
 		ev, err := event.Parse(rec.Data)
 		if err != nil {
@@ -69,16 +71,30 @@ func (f *fixture) publish(t *testing.T, evs []recording.Event) map[string]int64 
 		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
 		m.Data = rec.Data
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+		fu, err := f.js.PublishMsgAsync(m)
+		if err != nil {
 			t.Fatal(err)
 		}
+		futures = append(futures, fu)
 		counts[ev.Domain]++
+	}
+	for _, fu := range futures {
+		select {
+		case ack := <-fu.Ok():
+			if ack.Duplicate {
+				t.Fatalf("message %d is a duplicate", ack.Sequence)
+			}
+		case err := <-fu.Err():
+			t.Fatalf("publish: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("publish: no ack in 30s")
+		}
 	}
 	return counts
 }
 
 // aggregate runs the live aggregate until ctx ends.
-func (f *fixture) aggregate(t *testing.T, ctx context.Context) <-chan error {
+func (f *fixture) aggregate(t testing.TB, ctx context.Context) <-chan error {
 	t.Helper()
 	cfg := aggregate.DefaultConfig()
 	cfg.NATS.URL = f.natsURL
@@ -93,7 +109,7 @@ func (f *fixture) aggregate(t *testing.T, ctx context.Context) <-chan error {
 	return done
 }
 
-func (f *fixture) waitLive(t *testing.T, seq uint64) {
+func (f *fixture) waitLive(t testing.TB, seq uint64) {
 	t.Helper()
 	store := projection.NewStore(f.rc, f.base)
 	deadline := time.Now().Add(60 * time.Second)
@@ -393,4 +409,36 @@ func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	equalCounts(t, "legacy hash after the rebuild", f.legacy(t), want)
+}
+
+func TestFailedRebuildLeavesNothingBehind(t *testing.T) {
+	f := newFixture(t, 0)
+	evs := recording.Events()
+	f.publish(t, evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.aggregate(t, ctx)
+	f.waitLive(t, uint64(len(evs)))
+	cancel()
+	<-done
+	// A live watermark past the end of the log: the replay reads everything, then
+	// finds nothing more to read.
+	store := projection.NewStore(f.rc, f.base)
+	consumer := aggregate.DefaultConfig().Consumer
+	if err := f.rc.HSet(context.Background(), store.Keys(projection.DefaultNamespace).Watermarks(), consumer, len(evs)+5).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.rebuild(t, nil)
+	if err == nil || !strings.Contains(err.Error(), "nothing after") || res.Switched {
+		t.Fatalf("rebuild past the end of the log: %v %+v", err, res)
+	}
+	if res.To == "" {
+		t.Fatal("the rebuild failed before it claimed a namespace: the test shows nothing")
+	}
+	keys, err := f.rc.Keys(context.Background(), store.Keys(res.To).Prefix()+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) > 0 {
+		t.Errorf("the failed rebuild left %d keys of %s, such as %s", len(keys), res.To, keys[0])
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -63,6 +64,9 @@ Examples:
 	return nil
 }
 
+// rebuildMemoryLimit is the rebuild's soft memory limit unless GOMEMLIMIT is set.
+const rebuildMemoryLimit = 80 << 20
+
 func runRebuild(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var c common
 	cfg := replay.DefaultRebuildConfig()
@@ -83,6 +87,11 @@ Examples:
 	var progress io.Writer
 	if isTerminal(stderr) {
 		progress = stderr
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		// A rebuild allocates fast: a soft limit makes the collector work harder
+		// as the heap nears it, instead of letting it double past 100 MiB.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(rebuildMemoryLimit))
 	}
 	res, err := replay.NewRebuilder(cfg, log, progress).Run(ctx)
 	if err != nil {
