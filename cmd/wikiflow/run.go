@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/obs"
 )
@@ -134,8 +135,14 @@ func parse(f *cli.Flags, args []string, validate func() error) error {
 	return f.Err()
 }
 
+// logger returns the command's logger, which also receives go-redis's own lines.
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
-	return obs.NewLogger(w, c.logLevel, c.logFormat)
+	log, err := obs.NewLogger(w, c.logLevel, c.logFormat)
+	if err != nil {
+		return nil, err
+	}
+	brokers.RouteRedisLogs(log)
+	return log, nil
 }
 
 // service is a stage that runs until its context ends.
