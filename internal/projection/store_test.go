@@ -737,31 +737,44 @@ func BenchmarkApply(b *testing.B) {
 	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkApplyRebuild measures what a rebuild does per batch: Delta.Add of 5000
+// BenchmarkApplyRebuild measures what a rebuild does per batch: counting 20,000
 // distinct events (copies of the recorded ones on distinct pages, in stream order)
-// and ApplyStandby into a namespace that grows as the batches go.
+// into a counters Delta and a sorted-sets Delta, then applying the counters in
+// one call and the sorted sets in calls of 10,000 members, into a namespace that
+// grows as the batches go.
 func BenchmarkApplyRebuild(b *testing.B) {
-	const size = 5000
+	const size, perCall = 20000, 10000
 	c := testenv.Redis(b)
 	base := testenv.Prefix(b, c)
 	s := NewStore(c, base)
 	evs := recorded(b)
-	d := NewDelta()
+	counts, detail := NewPartialDelta(Counts, time.Time{}), NewPartialDelta(Detail, time.Time{})
 	ctx := context.Background()
 	var w uint64
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		d.Reset()
+		counts.Reset()
+		detail.Reset()
 		for range size {
 			e := evs[n%len(evs)]
 			e.Title = "c" + strconv.Itoa(n/len(evs)) + " " + e.Title
-			d.Add(&e)
+			counts.Add(&e)
+			detail.Add(&e)
 			n++
 		}
-		res, err := s.ApplyStandby(ctx, "rebuild", "bench", w, w+size, d)
-		if err != nil || res.Status != Applied {
-			b.Fatalf("%+v %v", res, err)
+		pc, err := s.PrepareStandby("rebuild", "bench", w, w+size, counts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pd, err := s.PrepareDetail("rebuild", "bench", w+size, detail, perCall)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range []*Prepared{pc, pd} {
+			if res, err := s.RunPrepared(ctx, p); err != nil || res.Status != Applied {
+				b.Fatalf("%+v %v", res, err)
+			}
 		}
 		w += size
 	}
