@@ -256,6 +256,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 		if err != nil {
 			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
+		defer removeConsumer(st, oc)
 		it, err := oc.Messages(jetstream.PullMaxBytes(readAheadBytes))
 		if err != nil {
 			return res, fmt.Errorf("replay consumer for %s: %w", name, err)

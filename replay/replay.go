@@ -274,6 +274,7 @@ func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (S
 	if err != nil {
 		return sum, fmt.Errorf("replay consumer: %w", err)
 	}
+	defer removeConsumer(st, cons)
 	// Without --follow, the replay ends at the log's last message as it was at start.
 	endSeq := r.cfg.EndSeq
 	if !r.cfg.Follow && (endSeq == 0 || endSeq > state.LastSeq) {
@@ -465,4 +466,15 @@ func clip(s string, n int) string {
 	}
 	rs := []rune(s)
 	return string(rs[:n-1]) + "…"
+}
+
+// removeConsumer deletes an ordered consumer the replay is done with, so that it
+// does not linger in the stream's consumer list until the server's inactivity
+// timeout; a failure only leaves it to that timeout.
+func removeConsumer(st jetstream.Stream, c jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if info := c.CachedInfo(); info != nil {
+		_ = st.DeleteConsumer(ctx, info.Name)
+	}
 }

@@ -66,6 +66,11 @@ func run(t *testing.T, nc *nats.Conn, cfg Config) (string, Summary, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sum, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).RunConn(ctx, nc, &out)
+	if js, jerr := jetstream.New(nc); jerr == nil {
+		if names := consumerNames(t, js); len(names) > 0 {
+			t.Errorf("the replay left consumers behind: %v", names)
+		}
+	}
 	return out.String(), sum, err
 }
 
