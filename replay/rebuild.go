@@ -415,7 +415,12 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 			return nil
 		}
 	}
-	defer func() { _ = stop() }()
+	// fail stops the applier before reporting what it applied (which only the
+	// applier writes until then).
+	fail := func(err error) (int64, error) {
+		_ = stop()
+		return applied, err
+	}
 
 	sent := cr.applied
 	var last uint64
@@ -451,20 +456,20 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 			m, err = cr.it.Next(jetstream.NextMaxWait(idleRead))
 			if errors.Is(err, nats.ErrTimeout) {
 				if err := ctx.Err(); err != nil {
-					return applied, err
+					return fail(err)
 				}
 				if err := r.checkPending(ctx, cr, max(sent, last), target); err != nil {
-					return applied, err
+					return fail(err)
 				}
 				continue
 			}
 			if err != nil {
-				return applied, fmt.Errorf("read log: %w", err)
+				return fail(fmt.Errorf("read log: %w", err))
 			}
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			return applied, fmt.Errorf("message metadata: %w", err)
+			return fail(fmt.Errorf("message metadata: %w", err))
 		}
 		if md.Sequence.Stream > target {
 			cr.next = m
@@ -478,12 +483,12 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 		pending++
 		if pending >= r.cfg.BatchSize {
 			if err := flush(); err != nil {
-				return applied, err
+				return fail(err)
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return applied, err
+		return fail(err)
 	}
 	if err := stop(); err != nil {
 		return applied, err

@@ -207,7 +207,7 @@ func (d *Delta) Add(e *event.Event) {
 	d.init()
 	kind := e.EditorKind()
 	sec := e.Time.Unix()
-	minute, hour := floorDiv(sec, 60), floorDiv(sec, 3600)
+	minute, hour := sec/60, sec/3600 // as Keys.Minute and Keys.Hour number them
 	if d.parts&Counts != 0 {
 		d.all.addCounts(e, kind)
 		d.all.domain[e.Domain]++
@@ -230,14 +230,6 @@ func (d *Delta) Add(e *event.Event) {
 		d.asOfMs = ms
 	}
 	d.n++
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
 }
 
 // Len returns the number of events added since the last Reset.

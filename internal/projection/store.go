@@ -152,16 +152,6 @@ type preparedCall struct {
 	args []any
 }
 
-// Items returns how many counter updates (hash fields, members, sketch entries)
-// the prepared calls carry.
-func (p *Prepared) Items() int {
-	n := 0
-	for _, c := range p.calls {
-		n += len(c.args) - applyFixedArgs
-	}
-	return n
-}
-
 // PrepareStandby encodes what ApplyStandby applies, as one call.
 func (s *Store) PrepareStandby(ns, consumer string, prevSeq, lastSeq uint64, d *Delta) (*Prepared, error) {
 	keys, args, err := s.encodeApply(ns, consumer, prevSeq, lastSeq, d, false, nil, nil)
