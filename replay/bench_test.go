@@ -23,12 +23,7 @@ func BenchmarkRebuild(b *testing.B) {
 	for i := range evs {
 		evs[i] = recording.Event{Line: i + 1, Data: append([]byte(nil), g.Next()...)}
 	}
-	f.publish(b, evs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := f.aggregate(b, ctx)
-	f.waitLive(b, uint64(len(evs)))
-	cancel()
-	<-done
+	f.countLive(b, evs)
 	b.ResetTimer()
 	for b.Loop() {
 		cfg := DefaultRebuildConfig()

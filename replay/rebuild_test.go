@@ -110,6 +110,19 @@ func (f *fixture) aggregate(t testing.TB, ctx context.Context) <-chan error {
 	return done
 }
 
+// countLive publishes evs, runs the live aggregate until it has applied them all,
+// stops it, and returns the events' per-domain counts.
+func (f *fixture) countLive(t testing.TB, evs []recording.Event) map[string]int64 {
+	t.Helper()
+	want := f.publish(t, evs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := f.aggregate(t, ctx)
+	f.waitLive(t, uint64(len(evs)))
+	cancel()
+	<-done
+	return want
+}
+
 func (f *fixture) waitLive(t testing.TB, seq uint64) {
 	t.Helper()
 	store := projection.NewStore(f.rc, f.base)
@@ -175,12 +188,7 @@ func equalCounts(t *testing.T, what string, got, want map[string]int64) {
 func TestRebuildEqualsLiveAndSwitches(t *testing.T) {
 	f := newFixture(t, 0)
 	evs := recording.Events()
-	want := f.publish(t, evs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := f.aggregate(t, ctx)
-	f.waitLive(t, uint64(len(evs)))
-	cancel()
-	<-done
+	want := f.countLive(t, evs)
 
 	res, err := f.rebuild(t, nil)
 	if err != nil {
@@ -278,12 +286,7 @@ func TestRebuildWhileLiveIngestionContinues(t *testing.T) {
 func TestSwitchUnderConcurrentReadersNeverMixes(t *testing.T) {
 	f := newFixture(t, 0)
 	evs := recording.Events()
-	f.publish(t, evs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := f.aggregate(t, ctx)
-	f.waitLive(t, uint64(len(evs)))
-	cancel()
-	<-done
+	f.countLive(t, evs)
 	// Make the live figures differ from what a rebuild produces: 1000 phantom edits.
 	store := projection.NewStore(f.rc, f.base)
 	k := store.Keys(projection.DefaultNamespace)
@@ -400,12 +403,7 @@ func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
 	for i := range 20000 {
 		evs = append(evs, recording.Event{Line: i + 1, Data: append([]byte(nil), g.Next()...)})
 	}
-	want := f.publish(t, evs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := f.aggregate(t, ctx)
-	f.waitLive(t, uint64(len(evs)))
-	cancel()
-	<-done
+	want := f.countLive(t, evs)
 	res, err := f.rebuild(t, func(c *RebuildConfig) { c.BatchSize = 5000 })
 	if err != nil {
 		t.Fatal(err)
@@ -419,12 +417,7 @@ func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
 func TestFailedRebuildLeavesNothingBehind(t *testing.T) {
 	f := newFixture(t, 0)
 	evs := recording.Events()
-	f.publish(t, evs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := f.aggregate(t, ctx)
-	f.waitLive(t, uint64(len(evs)))
-	cancel()
-	<-done
+	f.countLive(t, evs)
 	// A live watermark past the end of the log: the replay reads everything, then
 	// finds nothing more to read.
 	store := projection.NewStore(f.rc, f.base)
