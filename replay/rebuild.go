@@ -169,7 +169,6 @@ func (r *Rebuilder) Run(ctx context.Context) (RebuildResult, error) {
 // consumerRun is the replay of one live consumer's share of the log.
 type consumerRun struct {
 	name    string
-	filters []string
 	cons    jetstream.Consumer
 	it      jetstream.MessagesContext
 	applied uint64
@@ -262,7 +261,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 			return res, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
 		defer it.Stop()
-		runs = append(runs, &consumerRun{name: name, filters: filters, cons: oc, it: it,
+		runs = append(runs, &consumerRun{name: name, cons: oc, it: it,
 			counts: projection.NewPartialDelta(projection.Counts, horizon),
 			detail: projection.NewPartialDelta(projection.Detail, horizon)})
 	}
@@ -458,7 +457,7 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 				if err := ctx.Err(); err != nil {
 					return fail(err)
 				}
-				if err := r.checkPending(ctx, cr, max(sent, last), target); err != nil {
+				if err := checkPending(ctx, cr, max(sent, last), target); err != nil {
 					return fail(err)
 				}
 				continue
@@ -502,7 +501,7 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 
 // checkPending fails when cr's replay has nothing more to read while it is still
 // below target.
-func (r *Rebuilder) checkPending(ctx context.Context, cr *consumerRun, at, target uint64) error {
+func checkPending(ctx context.Context, cr *consumerRun, at, target uint64) error {
 	info, err := cr.cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
