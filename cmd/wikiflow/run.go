@@ -117,7 +117,7 @@ func (c *common) flags(f *cli.Flags, health bool) {
 	f.String(&c.logLevel, "log-level", "WIKIFLOW_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	f.String(&c.logFormat, "log-format", "WIKIFLOW_LOG_FORMAT", "text", "log format: text or json")
 	if health {
-		f.String(&c.healthAddr, "health-addr", "WIKIFLOW_HEALTH_ADDR", "", "serve GET /healthz and GET /metrics on this address (empty = off)")
+		f.String(&c.healthAddr, "health-addr", "WIKIFLOW_HEALTH_ADDR", "", "serve GET /healthz, /readyz and /metrics on this address (empty = off)")
 	}
 }
 
@@ -151,7 +151,8 @@ type service interface {
 }
 
 // serve runs svc together with its health server; when either stops with an
-// error, the other is stopped too.
+// error, the other is stopped too. The health server asks svc and the value
+// stats returns for obs.Degrader and obs.Readier (see obs.Stage).
 func serve(ctx context.Context, component string, svc service, stats func() any, c *common, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	sctx, cancel := context.WithCancel(gctx)
@@ -159,7 +160,8 @@ func serve(ctx context.Context, component string, svc service, stats func() any,
 		defer cancel()
 		return svc.Run(gctx)
 	})
-	g.Go(func() error { return obs.HealthServer(sctx, c.healthAddr, component, stats, log) })
+	st := obs.Stage{Component: component, Value: svc, Stats: stats}
+	g.Go(func() error { return obs.HealthServer(sctx, c.healthAddr, st, log) })
 	log.Info("started", "component", component, "version", buildVersion())
 	err := g.Wait()
 	if err != nil {

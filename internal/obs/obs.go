@@ -1,22 +1,18 @@
 // Package obs is wikiflow's observability plumbing shared by every stage process:
-// the slog logger, and a small HTTP server with /healthz and a Prometheus /metrics
-// page built from a stage's Stats struct.
+// the slog logger, and a small HTTP server per stage with /healthz (ok, or
+// degraded with a reason from the stage's Degraded method), /readyz (ready, or
+// 503 with the dependency the stage's Ready method found missing), a Prometheus
+// /metrics page built from the stage's Stats struct, and /debug/pprof/.
 package obs
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"reflect"
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 	"unicode"
 )
 
@@ -96,46 +92,4 @@ func snake(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// HealthServer serves GET /healthz (200 while the process runs), GET /metrics and
-// the Go profiles under GET /debug/pprof/ for one stage on addr until ctx is
-// cancelled. An empty addr serves nothing.
-func HealthServer(ctx context.Context, addr, component string, stats func() any, log *slog.Logger) error {
-	if addr == "" {
-		<-ctx.Done()
-		return nil
-	}
-	mux := http.NewServeMux()
-	start := time.Now()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","component":%q,"uptime_seconds":%.0f}`+"\n", component, time.Since(start).Seconds())
-	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		if s := stats(); s != nil {
-			WriteMetrics(w, component, s)
-		}
-	})
-	// Profiles of the running stage: go tool pprof http://<addr>/debug/pprof/profile
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("health server on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Debug("health server listening", "addr", ln.Addr().String())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("health server: %w", err)
-	}
-	return nil
 }
