@@ -34,6 +34,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
 // shutdownTimeout bounds the graceful shutdown of Run.
@@ -183,7 +185,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.addr.Store(a)
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "redis", s.cfg.Redis.URL, "base", s.cfg.Base)
+	s.log.Info("serving", "addr", ln.Addr().String(), "redis", brokers.Redact(s.cfg.Redis.URL), "base", s.cfg.Base)
 	served := make(chan error, 1)
 	go func() { served <- s.app.Listener(ln) }()
 	select {
