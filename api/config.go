@@ -42,7 +42,16 @@ type Config struct {
 	// (default 250ms; 0 = no cache). The projection's freshness is itself updated at
 	// most about once per second.
 	CacheTTL time.Duration
+	// StageMetrics lists the metrics pages of the other stages, appended to
+	// GET /metrics after the API's own with a wikiflow_stage_up gauge each
+	// (default: ingest, bridge and aggregate of the native stack,
+	// http://127.0.0.1:8081/metrics to :8083; empty = none). Credentials in a URL
+	// are sent to the stage and shown as xxxxx in the gauge's label.
+	StageMetrics []string
 }
+
+// defaultStageMetrics are the metrics pages of the native stack's stages.
+const defaultStageMetrics = "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics"
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -54,6 +63,7 @@ func DefaultConfig() Config {
 		MaxStaleness:   5 * time.Minute,
 		RedisTimeout:   time.Second,
 		CacheTTL:       250 * time.Millisecond,
+		StageMetrics:   strings.Split(defaultStageMetrics, ","),
 	}
 }
 
@@ -70,6 +80,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Duration(&c.MaxStaleness, "max-staleness", p+"MAX_STALENESS", d.MaxStaleness, "readiness fails when the projection was not updated for this long (0 = do not check)")
 	f.Duration(&c.RedisTimeout, "redis-timeout", p+"REDIS_TIMEOUT", d.RedisTimeout, "deadline of the Redis work of one request")
 	f.Duration(&c.CacheTTL, "cache-ttl", p+"CACHE_TTL", d.CacheTTL, "how long the parameterless /stats body is reused (0 = no cache)")
+	f.List(&c.StageMetrics, "stage-metrics", "WIKIFLOW_STAGE_METRICS", defaultStageMetrics, "metrics pages of the other stages, appended to GET /metrics (empty = none)")
 }
 
 // Validate reports every problem of c at once.
@@ -105,6 +116,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("redis-timeout %v: must be positive", c.RedisTimeout))
 	} else if c.RequestTimeout > 0 && c.RedisTimeout > c.RequestTimeout {
 		errs = append(errs, fmt.Errorf("redis-timeout %v: must not exceed request-timeout %v", c.RedisTimeout, c.RequestTimeout))
+	}
+	for _, u := range c.StageMetrics {
+		if err := checkStageURL(u); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.CacheTTL < 0 || c.CacheTTL > time.Second {
 		errs = append(errs, fmt.Errorf("cache-ttl %v: must be between 0 and 1s", c.CacheTTL))

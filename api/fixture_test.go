@@ -198,16 +198,24 @@ func topOf(m map[string]int64, n int) []group {
 	return g
 }
 
-// newServer returns a server reading the fixture's base name.
+// newServer returns a server reading the fixture's base name, with no stage
+// metrics pages (the defaults would scrape whatever runs on the stack's ports).
 func newServer(t *testing.T, base string, mod func(*Config)) *Server {
+	t.Helper()
+	return newServerLog(t, base, io.Discard, mod)
+}
+
+// newServerLog is newServer logging to w.
+func newServerLog(t *testing.T, base string, w io.Writer, mod func(*Config)) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Redis.URL = testenv.RedisURL(t)
 	cfg.Base = base
+	cfg.StageMetrics = nil
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(cfg, slog.New(slog.NewTextHandler(w, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

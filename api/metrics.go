@@ -29,7 +29,7 @@ type Stats struct {
 	// CacheHits counts parameterless /stats answers served from the body cache.
 	CacheHits atomic.Int64 `help:"parameterless /stats answers served from the cache"`
 	// StreamClients is the number of /stats/stream clients connected now.
-	StreamClients atomic.Int64 `help:"/stats/stream clients connected"`
+	StreamClients atomic.Int64 `metric:"gauge" help:"/stats/stream clients connected"`
 	// StreamEvents counts events sent on /stats/stream.
 	StreamEvents atomic.Int64 `help:"events sent on /stats/stream"`
 }
@@ -144,7 +144,7 @@ func (s *Server) measure(c *fiber.Ctx) error {
 }
 
 // AddMetricsSource adds a writer of Prometheus text lines to /metrics, called
-// after the API's own metrics on every scrape (cmd/wikiflow adds the other stages' pages there).
+// after the API's own metrics and before the stages' pages (Config.StageMetrics) on every scrape.
 func (s *Server) AddMetricsSource(src func(w io.Writer)) {
 	s.sourcesMu.Lock()
 	defer s.sourcesMu.Unlock()
@@ -163,6 +163,9 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 	s.sourcesMu.Unlock()
 	for _, src := range srcs {
 		src(&b)
+	}
+	if s.stages != nil {
+		s.stages.write(&b)
 	}
 	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-store")

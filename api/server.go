@@ -66,6 +66,7 @@ type Server struct {
 
 	sourcesMu sync.Mutex
 	sources   []func(io.Writer)
+	stages    *stagePages // nil without Config.StageMetrics
 
 	lastLog   atomic.Int64  // Unix ns of the last rate-limited log line
 	keepAlive time.Duration // keep-alive period of /stats/stream
@@ -110,6 +111,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	for _, r := range routes {
 		s.known[r] = true
+	}
+	if len(cfg.StageMetrics) > 0 {
+		s.stages = newStagePages(cfg.StageMetrics, s.log)
 	}
 	s.app = s.newApp()
 	return s, nil

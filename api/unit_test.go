@@ -31,16 +31,17 @@ func TestConfig(t *testing.T) {
 	bad.MaxStaleness = -time.Second
 	bad.RedisTimeout = 0
 	bad.CacheTTL = 2 * time.Second
+	bad.StageMetrics = []string{"http://127.0.0.1:8081/metrics", "ftp://u:stage-pw@host/metrics"}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"addr", "redis-url", "hash", `"not an origin"`, "x.example/path", "request-timeout", "max-staleness", "redis-timeout", "cache-ttl"} {
+	for _, want := range []string{"addr", "redis-url", "hash", `"not an origin"`, "x.example/path", "request-timeout", "max-staleness", "redis-timeout", "cache-ttl", "stage-metrics: \"ftp://u:xxxxx@host/metrics\""} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
-	if strings.Contains(err.Error(), "ok.example") {
+	if strings.Contains(err.Error(), "ok.example") || strings.Contains(err.Error(), "8081") {
 		t.Errorf("a good origin is reported: %v", err)
 	}
 	if _, err := New(bad, nil); err == nil {

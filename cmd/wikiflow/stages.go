@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -145,10 +144,7 @@ Scale out with disjoint filter subjects, one consumer each:
 }
 
 func runAPI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	var (
-		c      common
-		stages []string
-	)
+	var c common
 	cfg := api.DefaultConfig()
 	f := newFlags("api", "Serve the counters over HTTP: GET /stats (the original {\"stats\": {domain: count}} shape\nand more), /stats/timeseries, /stats/top/pages, /stats/top/editors, /stats/stream (SSE),\n/healthz, /readyz, /metrics and /openapi.json.", `
 Examples:
@@ -157,8 +153,6 @@ Examples:
   curl -s localhost:8080/openapi.json`, getenv, stderr)
 	c.flags(f, false)
 	api.Flags(f, &cfg)
-	f.List(&stages, "stage-metrics", "WIKIFLOW_STAGE_METRICS", "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082/metrics,http://127.0.0.1:8083/metrics",
-		"metrics pages of the other stages, appended to GET /metrics (empty = none)")
 	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
@@ -170,28 +164,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if len(stages) > 0 {
-		client := &http.Client{Timeout: 300 * time.Millisecond}
-		srv.AddMetricsSource(func(w io.Writer) { scrape(client, stages, w) })
-	}
 	return serve(ctx, "api", srv, func() any { return nil }, &c, log)
-}
-
-// scrape appends the metrics pages of the other stages; a stage that does not
-// answer is reported by wikiflow_stage_up 0.
-func scrape(client *http.Client, urls []string, w io.Writer) {
-	for _, u := range urls {
-		up := 0
-		resp, err := client.Get(u)
-		if err == nil {
-			if resp.StatusCode == http.StatusOK {
-				up = 1
-				_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
-			}
-			resp.Body.Close()
-		}
-		fmt.Fprintf(w, "wikiflow_stage_up{url=%q} %d\n", u, up)
-	}
 }
 
 func runTUI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
