@@ -141,14 +141,14 @@ type Stats struct {
 	ApplyCount atomic.Int64
 	// Pending is the consumer's count of messages not yet delivered (refreshed
 	// every few seconds).
-	Pending atomic.Int64
+	Pending atomic.Int64 `metric:"gauge" help:"messages of the consumer not yet delivered"`
 	// AckPending is the consumer's count of messages delivered but not acked.
-	AckPending atomic.Int64
+	AckPending atomic.Int64 `metric:"gauge" help:"messages delivered but not acked"`
 	// LastSeq is the watermark: the last stream sequence applied.
-	LastSeq atomic.Int64
+	LastSeq atomic.Int64 `metric:"gauge" help:"watermark: the last stream sequence applied"`
 	// FreshnessNanos is, for the last applied run, now minus the time ingest
 	// received its newest message (wire.HeaderNATSReceived); 0 when unknown.
-	FreshnessNanos atomic.Int64
+	FreshnessNanos atomic.Int64 `metric:"gauge" help:"now minus ingest receipt of the newest event of the last applied run, nanoseconds"`
 }
 
 // Aggregate is the aggregate stage.

@@ -573,7 +573,7 @@ func TestMetrics(t *testing.T) {
 		`wikiflow_api_request_duration_seconds_count{route="/stats"} 2`,
 		"# TYPE wikiflow_api_request_duration_seconds histogram",
 		"wikiflow_api_redis_errors_total 0",
-		"wikiflow_api_requests_served 3",
+		"wikiflow_api_requests_served_total 3",
 		"wikiflow_other_stage_events 42\n",
 	} {
 		if !strings.Contains(body, want) {

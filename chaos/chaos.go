@@ -51,7 +51,8 @@ type runner struct {
 	samples map[string]map[int]map[string]int64
 }
 
-// sampled lists the counters summed over every process lifetime in the report.
+// sampled lists the counters summed over every process lifetime in the report
+// (each is the metric wikiflow_<service>_<name>_total).
 var sampled = map[string][]string{
 	"ingest":    {"published", "duplicates", "dead_lettered", "lost", "reconnects", "write_retries"},
 	"bridge":    {"published", "duplicates", "already_bridged", "resyncs", "restarts"},
@@ -101,7 +102,7 @@ func (r *runner) totals() map[string]map[string]int64 {
 		out[name] = map[string]int64{}
 		for _, k := range keys {
 			for _, m := range r.samples[name] {
-				out[name][k] += m["wikiflow_"+name+"_"+k]
+				out[name][k] += m["wikiflow_"+name+"_"+k+"_total"]
 			}
 		}
 	}
@@ -396,7 +397,7 @@ func (r *runner) second(ctx context.Context, a Action) error {
 	}
 	var parts []string
 	for _, k := range keys {
-		v := last["wikiflow_"+a.Target+"_"+k]
+		v := last["wikiflow_"+a.Target+"_"+k+"_total"]
 		s.Metrics[k] = v
 		parts = append(parts, fmt.Sprintf("%s %d", strings.ReplaceAll(k, "_", " "), v))
 	}

@@ -60,9 +60,9 @@ type Stats struct {
 	// WriteRetries counts Kafka writes retried after a failure.
 	WriteRetries atomic.Int64
 	// LastEventTime is meta.dt of the last event read, in Unix milliseconds.
-	LastEventTime atomic.Int64
+	LastEventTime atomic.Int64 `metric:"gauge" help:"meta.dt of the last event read, Unix milliseconds"`
 	// LastReceived is when the last frame was received, in Unix nanoseconds.
-	LastReceived atomic.Int64
+	LastReceived atomic.Int64 `metric:"gauge" help:"when the last frame was received, Unix nanoseconds"`
 }
 
 // Ingester reads the feed and publishes it to Kafka. Create it with New.

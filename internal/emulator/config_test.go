@@ -23,11 +23,15 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.MaxConns = 0
 	c.CutEvery = -2
 	c.SilentAfter = 3
+	c.ErrorOnResume = -1
+	c.ConnLifetime = -time.Second
+	c.Retention = -time.Hour
+	c.RetryAfter = -time.Second
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"addr", "path", "speed", "max-conns", "cut-every", "silent-for"} {
+	for _, want := range []string{"addr", "path", "speed", "max-conns", "cut-every", "silent-for", "error-on-resume", "conn-lifetime", "retention", "retry-after"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

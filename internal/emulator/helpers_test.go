@@ -56,10 +56,12 @@ func serve(t *testing.T, cfg Config, src Source) (*Server, string) {
 	return s, ts.URL + cfg.Path
 }
 
-// testConfig is DefaultConfig served as fast as possible.
+// testConfig is DefaultConfig served as fast as possible, with room for the
+// streams a test leaves open until its cleanup.
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Speed = 0
+	c.MaxConns = 16
 	return c
 }
 

@@ -15,13 +15,19 @@
 // A client resumes with the Last-Event-ID header (offset or timestamp form) or starts
 // from a time with ?since=<ISO-8601 or Unix ms>; without either it starts at the first
 // event (the real service starts at the newest). Without Loop the stream goes silent,
-// but stays open, after the last event.
+// but stays open (until its lifetime ends), after the last event.
 //
 // Pacing follows each event's offset divided by Config.Speed, measured from the start
 // of the response, so a resumed stream starts serving at once.
 //
-// Faults (Config.CutEvery, SilentAfter, ErrorEvery, RepeatOnResume, MalformedEvery,
-// HugeEvery, CanaryEvery, CRLF) are counted per connection over event frames.
+// Like the real service it closes each stream after Config.ConnLifetime (15
+// minutes by default), answers 429 with Retry-After past Config.MaxConns
+// concurrent streams (2 by default), and with Config.Retention starts a since
+// older than the retention at the end, without saying so.
+//
+// Faults (Config.CutEvery, SilentAfter, ErrorEvery, ErrorOnResume, RepeatOnResume,
+// MalformedEvery, HugeEvery, CanaryEvery, CRLF) are counted per connection over
+// event frames.
 // Malformed, huge and canary frames are injected as extra frames after the event
 // they follow, carrying that event's id, never in its place: every real event is
 // still served, and resuming after an injected frame loses nothing. Stats counts
@@ -43,7 +49,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 const (
@@ -64,8 +69,6 @@ const (
 	// maxLoopShift bounds how far Loop moves event times: positions beyond it are
 	// refused rather than served with overflowing times.
 	maxLoopShift = 200 * 365 * 24 * time.Hour
-	// retryAfter is the Retry-After of a 429, in seconds.
-	retryAfter = "1"
 	// noTime marks an event whose meta.dt could not be read.
 	noTime = math.MinInt64
 )
@@ -75,7 +78,7 @@ type Stats struct {
 	// Connections counts streams opened (answered 200).
 	Connections atomic.Int64 `help:"streams opened"`
 	// Active is the number of streams open now.
-	Active atomic.Int64 `help:"streams open now"`
+	Active atomic.Int64 `metric:"gauge" help:"streams open now"`
 	// Resumes counts streams opened with Last-Event-ID.
 	Resumes atomic.Int64 `help:"streams resumed from Last-Event-ID"`
 	// Rejected counts requests answered 429 because MaxConns streams were open.
@@ -94,8 +97,13 @@ type Stats struct {
 	Cuts atomic.Int64 `help:"connections cut mid-frame (fault)"`
 	// Silences counts connections that went silent (SilentAfter).
 	Silences atomic.Int64 `help:"connections gone silent (fault)"`
-	// Errors counts "event: error" frames (ErrorEvery).
+	// Errors counts "event: error" frames (ErrorEvery, ErrorOnResume).
 	Errors atomic.Int64 `help:"error frames sent (fault)"`
+	// Expired counts streams closed at the end of ConnLifetime.
+	Expired atomic.Int64 `help:"streams closed at the end of their lifetime"`
+	// SinceTooOld counts requests whose since was older than Retention, started
+	// at the end instead.
+	SinceTooOld atomic.Int64 `help:"requests whose since was past the retention (started at the end)"`
 	// Malformed counts injected invalid-JSON frames (MalformedEvery).
 	Malformed atomic.Int64 `help:"malformed frames injected (fault)"`
 	// Huge counts injected 2 MiB frames (HugeEvery).
@@ -119,13 +127,12 @@ type Server struct {
 	shifts []time.Duration
 	// minMs is the earliest meta.dt of pass 0 (Unix ms).
 	minMs int64
-	// span is how far each pass moves event times (whole seconds).
+	// span is the range of pass 0's event times rounded up to a second: how far
+	// each pass moves them without Rebase (see passShift).
 	span time.Duration
 	// epoch moves every event time (whole seconds). With Rebase and Loop it is set
-	// by the first request: when that request resumes in a later pass (ingest
-	// resuming after the emulator restarted), the resumed event is dated now
-	// rather than a pass span per pass ahead of the clock. Fixed afterwards, so
-	// every connection sees the same time for the same event.
+	// by the first request (see setEpoch), then fixed, so every connection sees
+	// the same time for the same event.
 	epoch     time.Duration
 	epochOnce sync.Once
 	// period is the pacing length of one pass.
@@ -196,33 +203,6 @@ func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 		s.span = time.Duration((hi-lo)/1000+1) * time.Second
 	}
 	return s, nil
-}
-
-// rebase computes the per-event shifts that move event 0 to now. A jump of more
-// than gapLimit between neighbours starts a block, which is anchored at its first
-// event's pacing offset after now. So does an event whose rebased time would drift
-// more than rebaseDrift from the moment it is served: the older blocks of the
-// recording have no arrival times and are paced faster than their event times
-// advance, and without this their times would run minutes ahead of the clock.
-func (s *Server) rebase(dts []time.Time, now time.Time) {
-	s.shifts = make([]time.Duration, s.n)
-	var shift time.Duration
-	var prev time.Time
-	anchored := false
-	for i, t := range dts {
-		if t.IsZero() {
-			s.shifts[i] = shift
-			continue
-		}
-		drift := t.Add(shift).Sub(now.Add(s.offs[i]))
-		if !anchored || t.Sub(prev) > gapLimit || prev.Sub(t) > gapLimit || drift > rebaseDrift || drift < -rebaseDrift {
-			shift = now.Add(s.offs[i]).Sub(t).Truncate(time.Second)
-			anchored = true
-		}
-		prev = t
-		s.shifts[i] = shift
-		s.dtMs[i] = t.Add(shift).UnixMilli()
-	}
 }
 
 // Stats returns the server's live counters.
@@ -310,7 +290,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.stats.Active.Add(1) > int64(s.cfg.MaxConns) {
 		s.stats.Active.Add(-1)
 		s.stats.Rejected.Add(1)
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(ceilSecond(s.cfg.RetryAfter)/time.Second), 10))
 		writeError(w, http.StatusTooManyRequests,
 			fmt.Sprintf("too many concurrent connections: at most %d streams at a time", s.cfg.MaxConns))
 		return
@@ -353,13 +333,10 @@ func writeError(w http.ResponseWriter, status int, detail string) {
 // its since time, else at 0.
 func (s *Server) startPosition(r *http.Request) (pos int64, resumed bool, err error) {
 	s.epochOnce.Do(func() {
-		id := r.Header.Get("Last-Event-ID")
-		if !s.cfg.Rebase || !s.cfg.Loop || id == "" {
-			return
-		}
-		if pos, err := s.resumePosition(id); err == nil && s.inRange(pos, "") == nil && pos >= int64(s.n) {
-			pass, i := pos/int64(s.n), pos%int64(s.n)
-			s.epoch = -(time.Duration(pass)*s.span + s.offs[i]).Truncate(time.Second)
+		if id := r.Header.Get("Last-Event-ID"); id != "" {
+			if pos, err := s.resumePosition(id); err == nil && s.inRange(pos, "") == nil {
+				s.setEpoch(pos)
+			}
 		}
 	})
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
@@ -373,6 +350,12 @@ func (s *Server) startPosition(r *http.Request) (pos int64, resumed bool, err er
 		ms, err := parseSince(since)
 		if err != nil {
 			return 0, false, err
+		}
+		if now := time.Now(); s.cfg.Retention > 0 && ms < now.Add(-s.cfg.Retention).UnixMilli() {
+			// Like Wikimedia past its retention: start at the end, without saying so.
+			s.stats.SinceTooOld.Add(1)
+			s.log.Info("since is older than the retention: starting at the end", "since", since, "retention", s.cfg.Retention)
+			ms = now.UnixMilli()
 		}
 		pos := s.firstAtOrAfter(ms)
 		return pos, false, s.inRange(pos, "since "+strconv.Quote(since))
@@ -453,61 +436,6 @@ func parseSince(v string) (int64, error) {
 	return 0, bad
 }
 
-// firstAtOrAfter returns the position of the first event whose meta.dt (Unix ms) is
-// at or after ms; past the end it returns the end of the sequence (Len without
-// Loop, the start of the next pass with Loop).
-func (s *Server) firstAtOrAfter(ms int64) int64 {
-	ms -= s.epoch.Milliseconds()
-	var pass int64
-	spanMs := s.span.Milliseconds()
-	if s.cfg.Loop && spanMs > 0 && ms > s.minMs {
-		pass = (ms - s.minMs) / spanMs
-	}
-	for i, dt := range s.dtMs {
-		if dt != noTime && dt+pass*spanMs >= ms {
-			return pass*int64(s.n) + int64(i)
-		}
-	}
-	if s.cfg.Loop {
-		return (pass + 1) * int64(s.n)
-	}
-	return int64(s.n)
-}
-
-// offset returns the pacing offset of position pos.
-func (s *Server) offset(pos int64) time.Duration {
-	pass, i := pos/int64(s.n), pos%int64(s.n)
-	return time.Duration(pass)*s.period + s.offs[i]
-}
-
-// eventAt returns the data served at position pos and its meta.dt in Unix ms (or
-// noTime): the source's bytes, rewritten for later passes and Rebase.
-func (s *Server) eventAt(pos int64) ([]byte, int64) {
-	pass, i := pos/int64(s.n), int(pos%int64(s.n))
-	data, _ := s.src.Event(i)
-	var shift time.Duration
-	if s.shifts != nil {
-		shift = s.shifts[i]
-	}
-	shift += time.Duration(pass)*s.span + s.epoch
-	ms := s.dtMs[i]
-	if ms != noTime {
-		ms += pass*s.span.Milliseconds() + s.epoch.Milliseconds()
-	}
-	var id string
-	if pass > 0 {
-		id = uuidFor("loop", pass, int64(i))
-	}
-	if id == "" && shift == 0 {
-		return data, ms
-	}
-	f, ok := locate(data)
-	if !ok {
-		return data, ms
-	}
-	return rewrite(data, f, id, shift), ms
-}
-
 // sseID returns the SSE id of position pos (with meta.dt ms for TimestampIDs).
 func (s *Server) sseID(pos, ms int64) string {
 	field, v := "offset", pos
@@ -516,170 +444,6 @@ func (s *Server) sseID(pos, ms int64) string {
 	}
 	return `[{"topic":"eqiad.mediawiki.recentchange","partition":0,"` + field + `":` + strconv.FormatInt(v, 10) +
 		`},{"topic":"codfw.mediawiki.recentchange","partition":0,"offset":-1}]`
-}
-
-// conn is one open stream.
-type conn struct {
-	s      *Server
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	nl     string
-	remote string
-	buf    []byte
-	events int // event frames written on this connection
-}
-
-// write writes b and flushes it.
-func (c *conn) write(b []byte) error {
-	_ = c.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.w.Write(b); err != nil {
-		return err
-	}
-	return c.rc.Flush()
-}
-
-// frame builds a frame of type typ; id is omitted when empty.
-func (c *conn) frame(typ, id string, data []byte) []byte {
-	b := c.buf[:0]
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, c.nl...)
-	if id != "" {
-		b = append(b, "id: "...)
-		b = append(b, id...)
-		b = append(b, c.nl...)
-	}
-	b = append(b, "data: "...)
-	b = append(b, data...)
-	b = append(b, c.nl...)
-	b = append(b, c.nl...)
-	if cap(b) <= 64<<10 {
-		c.buf = b
-	}
-	return b
-}
-
-// send writes a whole frame and counts it.
-func (c *conn) send(frame []byte) error {
-	if err := c.write(frame); err != nil {
-		return err
-	}
-	c.s.stats.Frames.Add(1)
-	return nil
-}
-
-// every reports whether the k-th event frame is hit by a fault set to n.
-func every(n, k int) bool { return n > 0 && k%n == 0 }
-
-// stream serves from position start until the client leaves, the server stops or
-// a fault ends the connection, and returns why it ended.
-func (c *conn) stream(ctx context.Context, start int64, resumed bool) string {
-	s, cfg := c.s, c.s.cfg
-	if err := c.write([]byte(":ok" + c.nl + c.nl)); err != nil {
-		return "write: " + err.Error()
-	}
-	t0 := time.Now()
-	base := s.offset(start)
-	pos := start
-	if resumed && cfg.RepeatOnResume > 0 {
-		pos = max(start-int64(cfg.RepeatOnResume), 0)
-	}
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
-	sleep := func(d time.Duration) bool {
-		timer.Reset(d)
-		select {
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for ; ; pos++ {
-		if ctx.Err() != nil {
-			return "closed"
-		}
-		if !cfg.Loop && pos >= int64(s.n) {
-			<-ctx.Done()
-			return "closed after the last event"
-		}
-		if cfg.Speed > 0 {
-			due := time.Duration(float64(s.offset(pos)-base) / cfg.Speed)
-			if wait := time.Until(t0.Add(due)); wait > 0 && !sleep(wait) {
-				return "closed"
-			}
-		}
-		k := c.events + 1
-		if cfg.SilentAfter > 0 && c.events == cfg.SilentAfter {
-			s.stats.Silences.Add(1)
-			sleep(cfg.SilentFor)
-			return "silence fault"
-		}
-		if every(cfg.ErrorEvery, k) {
-			body := fmt.Sprintf(`{"message":"emulated server error before event at position %d","status":500,"type":"emulator_fault"}`, pos)
-			if err := c.send(c.frame("error", "", []byte(body))); err != nil {
-				return "write: " + err.Error()
-			}
-			s.stats.Errors.Add(1)
-			return "error fault"
-		}
-		data, ms := s.eventAt(pos)
-		id := s.sseID(pos, ms)
-		frame := c.frame("message", id, data)
-		if every(cfg.CutEvery, k) {
-			_ = c.write(frame[:len(frame)/2])
-			s.stats.Cuts.Add(1)
-			s.log.Info("stream closed", "remote", c.remote, "reason", "cut fault", "position", pos, "events", c.events)
-			panic(http.ErrAbortHandler)
-		}
-		if err := c.send(frame); err != nil {
-			return "write: " + err.Error()
-		}
-		c.events = k
-		s.stats.Events.Add(1)
-		if pos < start {
-			s.stats.Repeats.Add(1)
-		}
-		if err := c.inject(k, pos, id, data, ms); err != nil {
-			return "write: " + err.Error()
-		}
-	}
-}
-
-// inject writes the extra fault frames that follow the k-th event frame (position
-// pos, SSE id id, event data, meta.dt ms).
-func (c *conn) inject(k int, pos int64, id string, data []byte, ms int64) error {
-	s, cfg := c.s, c.s.cfg
-	if every(cfg.MalformedEvery, k) {
-		cut := len(data) / 2
-		for cut > 0 && !utf8.RuneStart(data[cut]) {
-			cut--
-		}
-		if err := c.send(c.frame("message", id, data[:cut])); err != nil {
-			return err
-		}
-		s.stats.Malformed.Add(1)
-	}
-	if every(cfg.HugeEvery, k) {
-		if err := c.send(c.frame("message", id, huge(data, uuidFor("huge", pos, 0)))); err != nil {
-			return err
-		}
-		s.stats.Huge.Add(1)
-	}
-	if every(cfg.CanaryEvery, k) {
-		t := time.Now()
-		if ms != noTime {
-			t = time.UnixMilli(ms)
-		}
-		canary := `{"$schema":"/mediawiki/recentchange/1.0.0","meta":{"domain":"canary","dt":"` + formatDT(t, 3) +
-			`","stream":"mediawiki.recentchange","id":"` + uuidFor("canary", pos, 0) + `"}}`
-		if err := c.send(c.frame("message", id, []byte(canary))); err != nil {
-			return err
-		}
-		s.stats.Canaries.Add(1)
-	}
-	return nil
 }
 
 // huge returns a copy of the event data with meta.id set to id and its comment

@@ -9,11 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
-	"sort"
-	"strings"
-	"sync/atomic"
-	"unicode"
 )
 
 // NewLogger returns a slog logger writing to w at level ("debug", "info", "warn",
@@ -32,64 +27,4 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-}
-
-// WriteMetrics writes every exported atomic.Int64 / atomic.Uint64 field of the
-// struct that stats points to as a Prometheus gauge named
-// wikiflow_<component>_<field in snake case>. Fields may carry a `help:"..."` tag.
-func WriteMetrics(w io.Writer, component string, stats any) {
-	v := reflect.ValueOf(stats)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct {
-		return
-	}
-	t := v.Type()
-	type metric struct {
-		name, help string
-		val        int64
-	}
-	var ms []metric
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		fv := v.Field(i).Addr().Interface()
-		var val int64
-		switch x := fv.(type) {
-		case *atomic.Int64:
-			val = x.Load()
-		case *atomic.Uint64:
-			val = int64(x.Load())
-		default:
-			continue
-		}
-		help := f.Tag.Get("help")
-		if help == "" {
-			help = f.Name
-		}
-		ms = append(ms, metric{name: "wikiflow_" + component + "_" + snake(f.Name), help: help, val: val})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
-	for _, m := range ms {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", m.name, m.help, m.name, m.name, m.val)
-	}
-}
-
-func snake(s string) string {
-	var b strings.Builder
-	rs := []rune(s)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// running is a wikiflow command run in-process by startCommand.
+type running struct {
+	stdout, stderr syncBuffer
+	addr           string // its --health-addr (empty when it has none)
+	cancel         context.CancelFunc
+	done           chan error
+	once           sync.Once
+	err            error // what the command returned, set by stop
+}
+
+// startCommand runs `wikiflow <args>` with the environment env until stop or
+// the end of the test. With health set, it adds --health-addr on a free port and
+// waits until /healthz answers.
+func startCommand(t *testing.T, args []string, env map[string]string, health bool) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	if health {
+		r.addr = freeAddr(t)
+		args = append(append([]string(nil), args...), "--health-addr", r.addr)
+	}
+	go func() { r.done <- run(ctx, args, func(k string) string { return env[k] }, &r.stdout, &r.stderr) }()
+	t.Cleanup(func() { r.stop() })
+	if health {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if code, _ := r.get(t, "/healthz"); code == http.StatusOK {
+				break
+			}
+			select {
+			case err := <-r.done:
+				r.done <- err
+				t.Fatalf("%v ended before serving /healthz: %v\n%s", args, err, r.stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: /healthz does not answer\n%s", args, r.stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return r
+}
+
+// get fetches a page of the command's health server; code 0 when it does not answer.
+func (r *running) get(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + r.addr + path)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// stop cancels the command and returns what it returned.
+func (r *running) stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(20 * time.Second):
+			r.err = context.DeadlineExceeded
+		}
+	})
+	return r.err
+}
