@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Error codes of the error body.
@@ -106,4 +108,35 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	c.Status(e.Status)
 	return c.Send(appendError(make([]byte, 0, 160), e))
+}
+
+// routedMethods are the methods fiber routes (fiber.DefaultMethods); it answers
+// any other one with a 400 text/plain before middleware or ErrorHandler run.
+var routedMethods = func() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range fiber.DefaultMethods {
+		m[v] = true
+	}
+	return m
+}()
+
+// unknownMethods wraps fiber's request handler: a request whose method fiber
+// does not route (QUERY, FOO, a lower-case get …) gets the JSON 405 that every
+// method the API does not serve gets, and is counted like other requests.
+func (s *Server) unknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if routedMethods[string(ctx.Method())] {
+			next(ctx)
+			return
+		}
+		start := time.Now()
+		e := &apiError{Status: fiber.StatusMethodNotAllowed, Code: codeMethodNotAllowed, Message: "Method Not Allowed; the API answers GET and HEAD only"}
+		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD")
+		ctx.Response.Header.Set(fiber.HeaderCacheControl, "no-store")
+		ctx.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
+		ctx.SetStatusCode(e.Status)
+		ctx.SetBody(appendError(make([]byte, 0, 128), e))
+		s.stats.RequestsServed.Add(1)
+		s.metrics.observe(otherRoute, e.Status, time.Since(start))
+	}
 }

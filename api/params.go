@@ -31,8 +31,7 @@ const (
 const (
 	maxTop          = 1000
 	maxFilterLen    = 255
-	minInterval     = time.Second
-	maxInterval     = 60 * time.Second
+	maxIntervalSec  = 60 // interval is whole seconds from 1 to maxIntervalSec
 	defaultInterval = time.Second
 )
 
@@ -186,8 +185,8 @@ func parseQuery(c *fiber.Ctx, spec *paramSpec) (query, error) {
 			q.top, topSet = n, true
 		case "interval":
 			d, err := parseInterval(val)
-			if err != nil || d < minInterval || d > maxInterval {
-				perr = badParam(name, "interval must be a duration from 1s to 60s (such as 5s, or 5 for seconds); got %q", val)
+			if err != nil {
+				perr = badParam(name, "interval must be whole seconds from 1 to %d, such as 5 or 5s; got %q", maxIntervalSec, val)
 				return
 			}
 			q.interval = d
@@ -205,12 +204,29 @@ func parseQuery(c *fiber.Ctx, spec *paramSpec) (query, error) {
 	return q, nil
 }
 
+// parseInterval reads an interval of whole seconds, "N" or "Ns" with N from 1 to
+// maxIntervalSec written without a sign or leading zero (the pattern of the
+// interval parameter in openapi.json). The digits are checked before any
+// conversion, so no value can overflow into the range.
 func parseInterval(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		return time.Duration(n) * time.Second, nil
+	digits := strings.TrimSuffix(s, "s")
+	if len(digits) == 0 || len(digits) > 2 || digits[0] == '0' {
+		return 0, errBadInterval
 	}
-	return time.ParseDuration(s)
+	n := 0
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, errBadInterval
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > maxIntervalSec {
+		return 0, errBadInterval
+	}
+	return time.Duration(n) * time.Second, nil
 }
+
+var errBadInterval = fmt.Errorf("not whole seconds from 1 to %d", maxIntervalSec)
 
 // checkFilter rejects filter values that cannot name a wiki or domain.
 func checkFilter(name, val string) error {

@@ -128,6 +128,7 @@ func (s *Server) newApp() *fiber.App {
 		IdleTimeout:           90 * time.Second,
 		ReadBufferSize:        8192,
 	})
+	app.Server().Handler = s.unknownMethods(app.Server().Handler)
 	app.Use(s.measure)
 	app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,

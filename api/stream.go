@@ -25,6 +25,11 @@ func (s *Server) handleStream(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
+	if c.Method() == fiber.MethodHead {
+		// The headers only: a body stream writer would still write the chunked
+		// encoding's end after them, which corrupts the connection's next response.
+		return nil
+	}
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) { s.stream(w, q) })
 	return nil
 }
