@@ -103,6 +103,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/projection"
@@ -149,6 +150,19 @@ type Stats struct {
 	// FreshnessNanos is, for the last applied run, now minus the time ingest
 	// received its newest message (wire.HeaderNATSReceived); 0 when unknown.
 	FreshnessNanos atomic.Int64 `metric:"gauge" help:"now minus ingest receipt of the newest event of the last applied run, nanoseconds"`
+	// RedeliveryWaits counts the times counting paused because the message
+	// after the watermark was delivered (to an instance that stopped mid-batch,
+	// most often) and not acknowledged, until JetStream redelivers it.
+	RedeliveryWaits atomic.Int64 `help:"pauses waiting for the message after the watermark to be redelivered"`
+	// WaitingForSeq is the stream sequence counting waits for during such a
+	// pause (0: not waiting).
+	WaitingForSeq atomic.Int64 `metric:"gauge" help:"stream sequence counting waits for to be redelivered (0: none)"`
+	// StreamLastSeq is the stream's last sequence when the stage last checked it
+	// against the watermark (at every setup).
+	StreamLastSeq atomic.Int64 `metric:"gauge" help:"stream's last sequence at the last check against the watermark"`
+	// StreamTailLost is 1 while counting is stopped because the stream lost
+	// messages the projection had counted (see TailLostError), else 0.
+	StreamTailLost atomic.Int64 `metric:"gauge" help:"1 while counting is stopped: the stream lost messages already counted (repair: wikiflow rebuild --force)"`
 }
 
 // Aggregate is the aggregate stage.
@@ -156,6 +170,14 @@ type Aggregate struct {
 	cfg   Config
 	log   *slog.Logger
 	stats Stats
+	// redisAddr is the Redis address for messages (no credentials).
+	redisAddr string
+
+	// The connections of the running Run, for Ready.
+	nc  atomic.Pointer[nats.Conn]
+	rdb atomic.Pointer[redis.Client]
+	// tailLost is set while counting is stopped because the stream lost its tail.
+	tailLost atomic.Pointer[TailLostError]
 
 	// afterApply, when set (tests), runs after an apply succeeded and before the
 	// run is acked; an error ends Run with that error, as a crash would.
@@ -170,7 +192,11 @@ func New(cfg Config, log *slog.Logger) (*Aggregate, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate")}, nil
+	addr := "?"
+	if o, err := cfg.Redis.Options(); err == nil {
+		addr = o.Addr
+	}
+	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate"), redisAddr: addr}, nil
 }
 
 // Stats returns the stage's counters.
@@ -218,8 +244,16 @@ func (a *Aggregate) Run(ctx context.Context) error {
 		return err
 	}
 	defer acks.close()
+	a.nc.Store(nc)
+	a.rdb.Store(rdb)
+	defer func() {
+		a.nc.Store(nil)
+		a.rdb.Store(nil)
+	}()
 	w := &worker{
 		Aggregate: a,
+		nc:        nc,
+		rdb:       rdb,
 		js:        js,
 		acks:      acks,
 		store:     projection.NewStore(rdb, a.cfg.Base),
@@ -235,6 +269,8 @@ var errResetup = errors.New("setup again")
 // worker is one Run's state; it is used by one goroutine.
 type worker struct {
 	*Aggregate
+	nc    *nats.Conn
+	rdb   *redis.Client
 	js    jetstream.JetStream
 	acks  *acker
 	store *projection.Store
@@ -244,6 +280,7 @@ type worker struct {
 	cons   jetstream.Consumer
 	ns     string
 	wm     uint64
+	conns  uint64 // the connection's reconnect count at setup
 
 	down        map[string]time.Time // outages in progress, by what failed
 	lastPending time.Time            // read by the reader goroutine only, once started
@@ -254,6 +291,8 @@ type worker struct {
 	shared      time.Time            // no prefetching before: another instance shares the consumer
 	streak      int                  // runs applied in a row without waiting for the watermark
 	stuckSince  time.Time            // since when no fetched message has followed W (zero: progressing)
+	missing     uint64               // the sequence after W the stream holds, when no message in hand follows W
+	pauseLogged bool                 // the pause since stuckSince was logged and counted
 	feedErr     error                // a fetch error taken with a batch by takeReady
 }
 
@@ -263,6 +302,7 @@ type item struct {
 	seq       uint64 // stream sequence
 	cseq      uint64 // consumer sequence
 	delivered uint64
+	stored    int64 // when the stream stored it, Unix ns
 	ev        event.Event
 	perr      error // from event.Parse
 }
@@ -271,6 +311,11 @@ func (w *worker) run(ctx context.Context) error {
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		err := w.setup(ctx)
+		var lost *TailLostError
+		if errors.As(err, &lost) {
+			w.refuse(ctx, lost)
+			continue
+		}
 		if err == nil {
 			backoff = minBackoff
 			err = w.loop(ctx)
@@ -315,24 +360,27 @@ func (w *worker) healthy(what string) {
 	}
 }
 
-// setup (re)binds the stream and consumer, reads the namespace and watermark, and
+// setup reads the namespace and watermark (Redis first: without Redis no consumer
+// is created), checks the watermark against the stream (a *TailLostError when the
+// stream lost messages already counted), (re)binds the stream and consumer, and
 // recreates the consumer from W+1 when Redis lost data.
 func (w *worker) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	w.conns = w.nc.Stats().Reconnects
+	pos, err := w.position(ctx)
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", w.redisAddr, err)
+	}
+	ns, wm := pos.ns, pos.wm
 	stream, err := w.js.Stream(ctx, w.cfg.Stream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
 	}
+	if err := w.checkTail(ctx, stream, pos); err != nil {
+		return err
+	}
 	cons, err := w.ensureConsumer(ctx, stream)
-	if err != nil {
-		return err
-	}
-	ns, err := w.store.Current(ctx)
-	if err != nil {
-		return err
-	}
-	wm, err := w.store.Watermark(ctx, ns, w.cfg.Consumer)
 	if err != nil {
 		return err
 	}
@@ -355,7 +403,8 @@ func (w *worker) setup(ctx context.Context) error {
 		if cons, err = w.reposition(ctx, stream, wm); err != nil {
 			return err
 		}
-		w.stuckSince = time.Time{}
+		w.stuckSince, w.pauseLogged = time.Time{}, false
+		w.stats.WaitingForSeq.Store(0)
 		w.stats.Recoveries.Add(1)
 	}
 	if w.ns != "" && w.ns != ns {
@@ -599,7 +648,8 @@ func (w *worker) collect(batch jetstream.MessageBatch) []item {
 			w.log.Warn("message without JetStream metadata dropped", "subject", m.Subject(), "err", err)
 			continue
 		}
-		items = append(items, item{m: m, seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, delivered: md.NumDelivered})
+		items = append(items, item{m: m, seq: md.Sequence.Stream, cseq: md.Sequence.Consumer, delivered: md.NumDelivered,
+			stored: md.Timestamp.UnixNano()})
 	}
 	w.stats.Fetched.Add(int64(len(items)))
 	for i := range items {
@@ -614,6 +664,12 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 	sortItems(items)
 	var holdUntil time.Time
 	for {
+		if w.nc.Stats().Reconnects != w.conns {
+			// The server may have restarted having lost its tail: check the
+			// watermark against the stream again before trusting any sequence.
+			w.nak(items, 0)
+			return errResetup
+		}
 		// Drop what is applied already (and a sequence delivered twice).
 		keep := items[:0]
 		var dups []jetstream.Msg
@@ -663,9 +719,12 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			w.log.Debug("no message follows the watermark; nakked the batch", "watermark", w.wm,
 				"first", items[0].seq, "last", items[len(items)-1].seq, "messages", len(items))
 			w.nak(items, nakDelay)
-			if w.stuckSince.IsZero() {
-				w.stuckSince = time.Now()
-			}
+			w.paused(items)
+			// Let the nakked messages become due before the next fetch: JetStream
+			// redelivers them ahead of new messages, so the next batch starts where
+			// these did instead of further on (which would not follow W either, and
+			// cost another hold each time).
+			retry.Sleep(ctx, nakDelay)
 			// Stuck: resynchronise namespace, watermark and consumer (a rebuild
 			// may have switched the namespace, Redis lost data, or the message
 			// after W is lost in the consumer's redeliveries).
@@ -685,8 +744,9 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			if holdUntil.IsZero() {
 				w.streak++
 			}
-			w.stuckSince = time.Time{}
+			w.resumed(last)
 			w.wm = last
+			w.writeStamp(ctx, run[len(run)-1])
 			w.stats.LastSeq.Store(int64(last))
 			if w.afterApply != nil {
 				if err := w.afterApply(last); err != nil {
@@ -774,11 +834,13 @@ func (w *worker) contiguous(ctx context.Context, items []item) (int, error) {
 			cancel()
 			switch {
 			case errors.Is(err, jetstream.ErrMsgNotFound):
+				w.missing = 0
 				return i, nil
 			case err != nil:
 				return i, fmt.Errorf("get first message after %d on %s: %w", p, w.cfg.FilterSubject, err)
 			}
 			if raw.Sequence != it.seq {
+				w.missing = raw.Sequence
 				return i, nil
 			}
 		}

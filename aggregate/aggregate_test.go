@@ -49,13 +49,25 @@ func newEnv(t testing.TB) *env {
 	rdb := testenv.Redis(t)
 	base := testenv.Prefix(t, rdb)
 	url, _ := testenv.NATS(t)
+	js := newJS(t, url)
+	createStream(t, js)
+	return &env{url: url, redis: testenv.RedisURL(t), js: js, rdb: rdb, base: base, store: projection.NewStore(rdb, base)}
+}
+
+// newJS connects to the NATS server at url (closed when the test ends).
+func newJS(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
 	js, err := jetstream.New(testenv.Connect(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	// The stream as the bridge configures it.
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+	return js
+}
+
+// createStream creates the events stream as the bridge configures it.
+func createStream(t testing.TB, js jetstream.JetStream) {
+	t.Helper()
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
 		Name:       wire.DefaultStream,
 		Subjects:   []string{wire.SubjectAll},
 		Storage:    jetstream.FileStorage,
@@ -68,7 +80,6 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{url: url, redis: testenv.RedisURL(t), js: js, rdb: rdb, base: base, store: projection.NewStore(rdb, base)}
 }
 
 // publishRecorded publishes every recorded event, plus one invalid message and one
