@@ -6,11 +6,14 @@
 // sequence up to which this consumer has applied (its watermark W). Everything else
 // is making sure that each apply covers exactly the messages after W:
 //
-//  1. A durable pull consumer (explicit ack, the filter subject, AckWait,
+//  1. The current namespace (the projection pointer) and W are read from Redis
+//     first (without Redis no consumer is created), and W is checked against the
+//     stream: a stream that lost its tail reuses sequences W already covers, so
+//     counting stops with a *TailLostError until a rebuild (see tail.go). Any
+//     reconnect to NATS leads back here before a fetched message is trusted.
+//  2. A durable pull consumer (explicit ack, the filter subject, AckWait,
 //     MaxAckPending 8×BatchSize, unlimited redeliveries, DeliverAll) is created if
-//     missing.
-//  2. The current namespace (the projection pointer) and W are read from Redis and
-//     compared with the consumer's ack floor. Acks follow applies, so the floor
+//     missing, and W is compared with its ack floor. Acks follow applies, so the floor
 //     never passes W unless Redis lost data (restarted without its AOF, flushed):
 //     then the consumer is deleted and recreated to deliver from W+1 (everything
 //     when W is 0), so the lost range is replayed. W above the floor is normal
