@@ -17,8 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/wire"
@@ -39,58 +37,57 @@ const (
 // their environment variables.
 var envSourceDirs = []string{"../cmd", "../internal", "../ingest", "../bridge", "../aggregate", "../api", "../tui", "../replay"}
 
-// file is the part of the compose file the tests read.
+// file is the part of the compose project the tests read, as the loader
+// normalised it (see fromProject).
 type file struct {
-	Name     string             `yaml:"name"`
-	Services map[string]service `yaml:"services"`
-	Volumes  map[string]any     `yaml:"volumes"`
+	Name     string
+	Services map[string]service
+	Volumes  map[string]any
 }
 
 type service struct {
-	Image       string                `yaml:"image"`
-	Build       *build                `yaml:"build"`
-	Command     []string              `yaml:"command"`
-	Environment map[string]string     `yaml:"environment"`
-	Ports       []string              `yaml:"ports"`
-	Profiles    []string              `yaml:"profiles"`
-	DependsOn   map[string]dependency `yaml:"depends_on"`
-	Healthcheck *healthcheck          `yaml:"healthcheck"`
-	Volumes     []string              `yaml:"volumes"`
+	Image       string
+	Build       *build
+	Command     []string
+	Environment map[string]string
+	Ports       []string
+	Profiles    []string
+	DependsOn   map[string]dependency
+	Healthcheck *healthcheck
+	Volumes     []string
 }
 
 type build struct {
-	Context    string `yaml:"context"`
-	Dockerfile string `yaml:"dockerfile"`
+	Context    string
+	Dockerfile string
 }
 
 type dependency struct {
-	Condition string `yaml:"condition"`
-	Required  *bool  `yaml:"required"`
+	Condition string
+	Required  *bool
 }
 
 type healthcheck struct {
-	Test     []string `yaml:"test"`
-	Interval string   `yaml:"interval"`
-	Disable  bool     `yaml:"disable"`
+	Test     []string
+	Interval string
+	Disable  bool
 }
 
 // pipeline lists the services built from the repository's Dockerfile.
 var pipeline = []string{"emulator", "ingest", "bridge", "aggregate", "api"}
 
+// loadCompose loads the compose file with every profile enabled, through the
+// Compose specification's own loader (see spec_test.go).
 func loadCompose(t *testing.T) file {
 	t.Helper()
-	raw, err := os.ReadFile(composePath)
+	p, err := loadProject(composePath, nil, "sample")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("compose-go loader refuses %s: %v", composePath, err)
 	}
-	var f file
-	if err := yaml.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("parse %s: %v", composePath, err)
-	}
-	if len(f.Services) == 0 {
+	if len(p.Services) == 0 {
 		t.Fatalf("%s defines no services", composePath)
 	}
-	return f
+	return fromProject(t, p)
 }
 
 func readFile(t *testing.T, path string) string {
@@ -122,13 +119,6 @@ func nativePorts(t *testing.T) map[string]int {
 		}
 	}
 	return ports
-}
-
-// interpolate resolves compose's ${VAR:-default} and ${VAR} forms with an empty
-// environment, as `docker compose config` would without those variables set.
-func interpolate(s string) string {
-	re := regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}`)
-	return re.ReplaceAllString(s, "$1")
 }
 
 // hostPort splits host:port, failing the test on anything else.
@@ -342,7 +332,7 @@ func TestPipelineEnvironment(t *testing.T) {
 			if !known[k] {
 				t.Errorf("%s: %s is not the environment variable of any wikiflow flag", name, k)
 			}
-			v := interpolate(raw)
+			v := raw
 			switch k {
 			case "WIKIFLOW_KAFKA_BROKERS":
 				if want := "kafka:" + portOf(internal); v != want {
@@ -386,7 +376,7 @@ func TestPipelineEnvironment(t *testing.T) {
 	if live == nil {
 		t.Fatalf("%s defines no LIVE_URL", stackPath)
 	}
-	if got := interpolate(f.Services["ingest"].Environment["WIKIFLOW_SOURCE_URL"]); got != live[1] {
+	if got := f.Services["ingest"].Environment["WIKIFLOW_SOURCE_URL"]; got != live[1] {
 		t.Errorf("ingest: default source %q, native SOURCE=live reads %q", got, live[1])
 	}
 }
