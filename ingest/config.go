@@ -58,8 +58,12 @@ type Config struct {
 	// connection and reconnects (default 60s). The feed sends no heartbeat.
 	IdleTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay between reconnections and between
-	// retries of a failed Kafka write (defaults 1s and 60s). The delay doubles per
-	// failure with full jitter, and resets after a healthy connection.
+	// retries of a failed Kafka write (defaults 1s and 60s). A connection that
+	// brings no new event (an error, a non-200 answer, only duplicates, error
+	// frames or silence) is a failure: the ceiling doubles per failure up to
+	// BackoffMax and the delay is drawn over its upper half (at most 7 connections
+	// in the first minute with the defaults); only a connection with a new event
+	// resets it. A Retry-After longer than the delay is honoured (up to 10m).
 	BackoffMin, BackoffMax time.Duration
 	// MaxEventSize is the largest event accepted, in bytes (default 1 MiB); larger
 	// ones go to the dead-letter topic, cut to this size.

@@ -15,54 +15,48 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wikiflow/wikiflow/internal/event"
-	"github.com/wikiflow/wikiflow/internal/retry"
 	"github.com/wikiflow/wikiflow/internal/sse"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
-// maxRetryAfter caps how long a Retry-After header can make ingest wait.
-const maxRetryAfter = 10 * time.Minute
+const (
+	// maxRetryAfter caps how long a Retry-After header can make ingest wait.
+	maxRetryAfter = 10 * time.Minute
+	// degradeAfter is how many connections in a row without a new event make
+	// ingest report itself degraded (an unreachable feed does at once).
+	degradeAfter = 3
+	// gapTolerance is how much later than the asked-for since the first event
+	// may be before ingest reports the span in between as a gap.
+	gapTolerance = time.Minute
+	// loggedErrorFrames is how many error frames of one connection are logged;
+	// later ones are only counted.
+	loggedErrorFrames = 3
+)
 
-// feed is the connection loop: one goroutine reading the EventStreams feed.
+// feed is the connection loop: one goroutine reading the EventStreams feed, one
+// connection at a time.
 type feed struct {
 	in    *Ingester
 	out   chan<- item
 	seen  *recentIDs
 	since string // ?since= value used until the first event is read
+	// sleep waits between connections (retry.Sleep; tests pass a fake clock).
+	sleep func(context.Context, time.Duration) bool
+	// failures counts the connections in a row that brought no new event.
+	failures int
 }
 
 // attempt is how one connection ended.
 type attempt struct {
-	// healthy is set when the connection delivered at least one event.
-	healthy bool
+	// progress is set when the connection brought at least one new event (not a
+	// duplicate): only that resets the backoff.
+	progress bool
+	// unreachable is set when the feed's host could not be reached at all.
+	unreachable bool
 	// wait is a delay the server asked for (Retry-After).
 	wait time.Duration
 	// err says why the connection ended.
 	err error
-}
-
-// run connects and reconnects until ctx is done.
-func (f *feed) run(ctx context.Context) {
-	log := f.in.log
-	bo := retry.NewBackoff(f.in.cfg.BackoffMin, f.in.cfg.BackoffMax)
-	for n := 0; ctx.Err() == nil; n++ {
-		if n > 0 {
-			f.in.stats.Reconnects.Add(1)
-		}
-		f.in.stats.Connections.Add(1)
-		a := f.connect(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if a.healthy {
-			bo.Reset()
-		}
-		d := max(bo.Next(), a.wait)
-		log.Warn("feed connection ended; reconnecting", "err", a.err, "retry_in", d.Round(time.Millisecond), "last_event_id", f.in.LastEventID())
-		if !retry.Sleep(ctx, d) {
-			return
-		}
-	}
 }
 
 // request builds the GET request of one connection.
@@ -91,7 +85,8 @@ func (f *feed) request(ctx context.Context) (*http.Request, error) {
 }
 
 // connect runs one connection: request, status check, then frames until the
-// stream ends, goes silent for IdleTimeout, sends an error frame, or ctx is done.
+// stream ends, goes silent for IdleTimeout, or ctx is done. Error frames are
+// logged and counted, and the stream is read on.
 func (f *feed) connect(ctx context.Context) attempt {
 	cfg := f.in.cfg
 	cctx, cancel := context.WithCancel(ctx)
@@ -114,7 +109,8 @@ func (f *feed) connect(ctx context.Context) attempt {
 			f.in.stats.IdleTimeouts.Add(1)
 			return attempt{err: fmt.Errorf("no response from %s within %s", req.URL.Host, cfg.IdleTimeout)}
 		}
-		return attempt{err: describeNetError(req.URL.Host, err)}
+		err, unreachable := describeNetError(req.URL.Host, err)
+		return attempt{err: err, unreachable: unreachable}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -123,52 +119,25 @@ func (f *feed) connect(ctx context.Context) attempt {
 	}
 	f.in.log.Info("connected to the feed", "url", req.URL.String(), "last_event_id", req.Header.Get("Last-Event-ID"))
 
-	body := &idleReader{r: resp.Body, timer: timer, idle: cfg.IdleTimeout}
-	rd := sse.NewReader(body, cfg.MaxEventSize+lineSlack)
-	rd.SetLastID(f.in.LastEventID())
-	healthy := false
-	for {
-		start := body.n
-		ev, err := rd.Next()
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return attempt{healthy: healthy, err: ctx.Err()}
-			case idle.Load():
-				f.in.stats.IdleTimeouts.Add(1)
-				err = fmt.Errorf("feed silent for %s (it sends no heartbeat)", cfg.IdleTimeout)
-			case errors.Is(err, sse.ErrTruncated):
-				f.in.stats.Truncated.Add(1)
-				err = errors.New("stream ended inside a frame; the frame will be fetched again")
-			case errors.Is(err, io.EOF):
-				err = errors.New("server closed the stream")
-			default:
-				err = fmt.Errorf("read stream: %w", err)
-			}
-			return attempt{healthy: healthy, err: err}
-		}
-		switch ev.Type {
-		case "message":
-			f.message(ev, body.n-start)
-			healthy = true
-		case "error":
-			f.in.stats.ErrorFrames.Add(1)
-			return attempt{healthy: healthy, err: fmt.Errorf("feed sent an error frame: %s", clip(ev.Data, 500))}
-		default:
-			f.in.log.Debug("ignoring frame", "event", ev.Type, "bytes", len(ev.Data))
-		}
+	c := &conn{f: f, body: &idleReader{r: resp.Body, timer: timer, idle: cfg.IdleTimeout}}
+	if req.Header.Get("Last-Event-ID") == "" && f.since != "" {
+		c.sinceMs, _ = strconv.ParseInt(f.since, 10, 64)
 	}
+	c.rd = sse.NewReader(c.body, cfg.MaxEventSize+lineSlack)
+	c.rd.SetLastID(f.in.LastEventID())
+	return c.read(ctx, &idle)
 }
 
 // message handles one "message" frame; frameBytes is how many stream bytes it took
-// (within the reader's buffer size).
-func (f *feed) message(ev sse.Event, frameBytes int64) {
+// (within the reader's buffer size). It reports whether a new event was queued for
+// the events topic, and the event's meta.dt when it parsed. Every frame but a
+// duplicate moves the position on; a duplicate lies at or before it.
+func (f *feed) message(ev sse.Event, frameBytes int64) (published bool, t time.Time) {
 	st := &f.in.stats
 	now := time.Now()
 	st.Frames.Add(1)
 	st.Bytes.Add(int64(len(ev.Data)))
 	st.LastReceived.Store(now.UnixNano())
-	defer f.in.setLastID(ev.ID)
 	received := []byte(strconv.FormatInt(now.UnixNano(), 10))
 
 	limit := f.in.cfg.MaxEventSize
@@ -179,23 +148,26 @@ func (f *feed) message(ev sse.Event, frameBytes int64) {
 		}
 		reason := fmt.Sprintf("oversize: event of %s bytes exceeds the limit of %d bytes", size, limit)
 		f.deadLetter(ev, classOversize, reason, now, kafka.Header{Key: HeaderOriginalSize, Value: []byte(size)})
-		return
+		f.in.setLastID(ev.ID)
+		return false, time.Time{}
 	}
 	e, err := event.ParseLimit(ev.Data, 0)
 	switch {
 	case errors.Is(err, event.ErrCanary):
 		st.Canaries.Add(1)
 		f.in.log.Debug("dropped a canary event", "sse_id", ev.ID)
-		return
+		f.in.setLastID(ev.ID)
+		return false, time.Time{}
 	case err != nil:
 		f.deadLetter(ev, classInvalid, err.Error(), now)
-		return
+		f.in.setLastID(ev.ID)
+		return false, time.Time{}
 	}
 	st.LastEventTime.Store(e.Time.UnixMilli())
 	if !f.seen.add(e.ID) {
 		st.Duplicates.Add(1)
 		f.in.log.Debug("skipped a duplicate event", "meta_id", e.ID, "sse_id", ev.ID)
-		return
+		return false, e.Time
 	}
 	f.out <- item{sseID: ev.ID, msg: kafka.Message{
 		Key:   []byte(e.Wiki),
@@ -207,6 +179,8 @@ func (f *feed) message(ev sse.Event, frameBytes int64) {
 			{Key: wire.HeaderReceived, Value: received},
 		},
 	}}
+	f.in.setLastID(ev.ID)
+	return true, e.Time
 }
 
 // deadLetter queues a rejected frame for the dead-letter topic.
@@ -262,14 +236,14 @@ func retryAfter(v string, now time.Time) time.Duration {
 }
 
 // describeNetError explains a failed request, pointing at the offline sample
-// source when the host cannot be reached at all.
-func describeNetError(host string, err error) error {
+// source when the host cannot be reached at all (unreachable is then set).
+func describeNetError(host string, err error) (described error, unreachable bool) {
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	if errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial") {
-		return fmt.Errorf("cannot reach %s: %w — offline? use SOURCE=sample", host, err)
+		return fmt.Errorf("cannot reach %s: %w — offline? use SOURCE=sample", host, err), true
 	}
-	return fmt.Errorf("request to %s: %w", host, err)
+	return fmt.Errorf("request to %s: %w", host, err), false
 }
 
 func clip(b []byte, n int) string {

@@ -28,13 +28,13 @@ func TestConnectOutcomes(t *testing.T) {
 		return "http://" + addr + "/v2/stream/recentchange"
 	}
 	tests := []struct {
-		name    string
-		handler http.HandlerFunc
-		url     string
-		items   int
-		want    []string
-		healthy bool
-		wait    time.Duration
+		name     string
+		handler  http.HandlerFunc
+		url      string
+		items    int
+		want     []string
+		progress bool
+		wait     time.Duration
 	}{
 		{
 			name:    "403",
@@ -60,9 +60,9 @@ func TestConnectOutcomes(t *testing.T) {
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, ":ok\n\nevent: ping\ndata: {}\n\nevent: message\nid: [1]\ndata: "+string(ev)+"\n\n")
 			},
-			items:   1,
-			healthy: true,
-			want:    []string{"server closed the stream"},
+			items:    1,
+			progress: true,
+			want:     []string{"server closed the stream"},
 		},
 	}
 	for _, tc := range tests {
@@ -88,8 +88,8 @@ func TestConnectOutcomes(t *testing.T) {
 					t.Errorf("error %v does not mention %q", a.err, w)
 				}
 			}
-			if len(out) != tc.items || a.healthy != tc.healthy || a.wait != tc.wait {
-				t.Errorf("items %d healthy %v wait %s; want %d %v %s", len(out), a.healthy, a.wait, tc.items, tc.healthy, tc.wait)
+			if len(out) != tc.items || a.progress != tc.progress || a.wait != tc.wait {
+				t.Errorf("items %d progress %v wait %s; want %d %v %s", len(out), a.progress, a.wait, tc.items, tc.progress, tc.wait)
 			}
 			if tc.items > 0 && in.LastEventID() != "[1]" {
 				t.Errorf("LastEventID %q, want [1]", in.LastEventID())

@@ -50,8 +50,22 @@ type Stats struct {
 	Reconnects atomic.Int64
 	// HTTPErrors counts attempts that failed: network errors and non-200 statuses.
 	HTTPErrors atomic.Int64
-	// ErrorFrames counts "event: error" frames sent by the feed.
+	// ErrorFrames counts "event: error" frames sent by the feed (logged, and the
+	// connection read on).
 	ErrorFrames atomic.Int64
+	// FailedConnections counts connections that brought no new event: network
+	// errors, non-200 answers, streams that ended with nothing but duplicates,
+	// error frames or silence.
+	FailedConnections atomic.Int64 `help:"connections that brought no new event"`
+	// ConsecutiveFailures is how many connections in a row brought no new event:
+	// 0 while ingest makes progress; while it grows the position is stuck (see
+	// Degraded).
+	ConsecutiveFailures atomic.Int64 `metric:"gauge" help:"connections in a row that brought no new event (the position is stuck while it grows)"`
+	// Gaps counts starts from Since whose first event came more than a minute
+	// after Since: the feed no longer held that history (past its retention).
+	Gaps atomic.Int64 `help:"starts from since whose first event came much later (history the feed no longer held)"`
+	// GapSeconds sums the spans those gaps could not recover, in seconds.
+	GapSeconds atomic.Int64 `help:"seconds of history lost to gaps"`
 	// IdleTimeouts counts connections dropped because the feed stayed silent.
 	IdleTimeouts atomic.Int64
 	// Truncated counts connections that ended inside a frame (that frame is
@@ -63,6 +77,10 @@ type Stats struct {
 	LastEventTime atomic.Int64 `metric:"gauge" help:"meta.dt of the last event read, Unix milliseconds"`
 	// LastReceived is when the last frame was received, in Unix nanoseconds.
 	LastReceived atomic.Int64 `metric:"gauge" help:"when the last frame was received, Unix nanoseconds"`
+
+	// mu guards degraded, the reason Degraded reports.
+	mu       sync.Mutex
+	degraded string
 }
 
 // Ingester reads the feed and publishes it to Kafka. Create it with New.

@@ -458,10 +458,15 @@ func TestReconnects(t *testing.T) {
 			},
 		},
 		{
-			name: "error frame", plans: []plan{{count: 50, end: "error"}},
+			// The error frame is counted and the stream read on: the connection
+			// ends only when the feed then goes silent.
+			name: "error frame", plans: []plan{{count: 50, end: "error"}}, idle: 500 * time.Millisecond,
 			check: func(t *testing.T, st *Stats, reqs []request) {
 				if st.ErrorFrames.Load() != 1 {
 					t.Errorf("ErrorFrames %d, want 1", st.ErrorFrames.Load())
+				}
+				if st.IdleTimeouts.Load() < 1 {
+					t.Error("the connection ended before the feed went silent after its error frame")
 				}
 				if reqs[1].lastEventID != frameID(49) {
 					t.Errorf("reconnected with Last-Event-ID %q, want %q", reqs[1].lastEventID, frameID(49))

@@ -135,6 +135,8 @@ type Server struct {
 	// the same time for the same event.
 	epoch     time.Duration
 	epochOnce sync.Once
+	// rebased is when Rebase dated the events (zero without Rebase).
+	rebased time.Time
 	// period is the pacing length of one pass.
 	period time.Duration
 
@@ -186,7 +188,8 @@ func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 		s.log.Warn("events without a readable meta.dt are served unchanged and never match since or a timestamp resume", "events", undated)
 	}
 	if cfg.Rebase {
-		s.rebase(dts, time.Now())
+		s.rebased = time.Now()
+		s.rebase(dts, s.rebased)
 	}
 	if s.n > 1 {
 		last := s.offs[s.n-1]
@@ -351,13 +354,15 @@ func (s *Server) startPosition(r *http.Request) (pos int64, resumed bool, err er
 		if err != nil {
 			return 0, false, err
 		}
+		var pos int64
 		if now := time.Now(); s.cfg.Retention > 0 && ms < now.Add(-s.cfg.Retention).UnixMilli() {
 			// Like Wikimedia past its retention: start at the end, without saying so.
 			s.stats.SinceTooOld.Add(1)
 			s.log.Info("since is older than the retention: starting at the end", "since", since, "retention", s.cfg.Retention)
-			ms = now.UnixMilli()
+			pos = s.endPosition(now)
+		} else {
+			pos = s.firstAtOrAfter(ms)
 		}
-		pos := s.firstAtOrAfter(ms)
 		return pos, false, s.inRange(pos, "since "+strconv.Quote(since))
 	}
 	return 0, false, nil

@@ -127,6 +127,30 @@ func (s *Server) firstAtOrAfter(ms int64) int64 {
 	return int64(s.n)
 }
 
+// endPosition is where a stream starts at the end, as of now: with Rebase the
+// position the recorded pace serves now (its events are dated up to now), else
+// the first event dated now or later.
+func (s *Server) endPosition(now time.Time) int64 {
+	if s.rebased.IsZero() {
+		return s.firstAtOrAfter(now.UnixMilli())
+	}
+	due := now.Sub(s.rebased) - s.epoch
+	var pass int64
+	if s.cfg.Loop && s.period > 0 && due > 0 {
+		pass = int64(due / s.period)
+		due -= time.Duration(pass) * s.period
+	}
+	for i, off := range s.offs {
+		if off >= due {
+			return pass*int64(s.n) + int64(i)
+		}
+	}
+	if s.cfg.Loop {
+		return (pass + 1) * int64(s.n)
+	}
+	return int64(s.n)
+}
+
 // eventAt returns the data served at position pos and its meta.dt in Unix ms (or
 // noTime): the source's bytes, rewritten for later passes and Rebase.
 func (s *Server) eventAt(pos int64) ([]byte, int64) {
