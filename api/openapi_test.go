@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // schemaDoc is the parsed OpenAPI document with a validator for the subset of
 // JSON Schema it uses: $ref, type, nullable, properties, required, items,
-// additionalProperties and enum.
+// additionalProperties, enum, oneOf, pattern, minLength, maxLength, and the
+// extension x-contentSchema (a string holding JSON that this schema describes).
 type schemaDoc struct {
 	root map[string]any
 }
@@ -77,6 +81,11 @@ func (d *schemaDoc) validate(schema map[string]any, v any, path string) []string
 		return []string{path + ": null is not allowed"}
 	}
 	var errs []string
+	if one, ok := s["oneOf"].([]any); ok {
+		if e := d.validateOneOf(one, v, path); e != "" {
+			errs = append(errs, e)
+		}
+	}
 	if typ, ok := s["type"].(string); ok {
 		okType := false
 		switch typ {
@@ -111,6 +120,9 @@ func (d *schemaDoc) validate(schema map[string]any, v any, path string) []string
 		if !found {
 			errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", path, v, enum))
 		}
+	}
+	if str, ok := v.(string); ok {
+		errs = append(errs, d.validateString(s, str, path)...)
 	}
 	if obj, ok := v.(map[string]any); ok {
 		props, _ := s["properties"].(map[string]any)
@@ -147,6 +159,64 @@ func (d *schemaDoc) validate(schema map[string]any, v any, path string) []string
 		}
 	}
 	return errs
+}
+
+// validateOneOf returns a problem unless v matches exactly one of the schemas.
+func (d *schemaDoc) validateOneOf(schemas []any, v any, path string) string {
+	var matched int
+	var all []string
+	for i, o := range schemas {
+		om, _ := o.(map[string]any)
+		errs := d.validate(om, v, path)
+		if len(errs) == 0 {
+			matched++
+		}
+		all = append(all, fmt.Sprintf("[%d] %s", i, strings.Join(errs, "; ")))
+	}
+	if matched != 1 {
+		return fmt.Sprintf("%s: matches %d of oneOf, not 1: %s", path, matched, strings.Join(all, " | "))
+	}
+	return ""
+}
+
+// validateString checks pattern, minLength and maxLength (in characters, as JSON
+// Schema counts) and x-contentSchema.
+func (d *schemaDoc) validateString(s map[string]any, v, path string) []string {
+	var errs []string
+	n := float64(utf8.RuneCountInString(v))
+	if m, ok := s["minLength"].(float64); ok && n < m {
+		errs = append(errs, fmt.Sprintf("%s: %d characters, fewer than %v", path, int(n), m))
+	}
+	if m, ok := s["maxLength"].(float64); ok && n > m {
+		errs = append(errs, fmt.Sprintf("%s: %d characters, more than %v", path, int(n), m))
+	}
+	if p, ok := s["pattern"].(string); ok {
+		re, err := goRegexp(p)
+		if err != nil {
+			errs = append(errs, path+": "+err.Error())
+		} else if !re.MatchString(v) {
+			errs = append(errs, fmt.Sprintf("%s: %q does not match %s", path, truncate(v), p))
+		}
+	}
+	if cs, ok := s["x-contentSchema"].(map[string]any); ok {
+		var inner any
+		if err := json.Unmarshal([]byte(v), &inner); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: not JSON: %v", path, err))
+		} else {
+			errs = append(errs, d.validate(cs, inner, path+"(json)")...)
+		}
+	}
+	return errs
+}
+
+// goRegexp compiles an OpenAPI (ECMA-262) pattern of the subset the document
+// uses with Go's regexp: \uXXXX escapes become \x{XXXX}.
+func goRegexp(p string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(p, `\x{$1}`))
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", p, err)
+	}
+	return re, nil
 }
 
 func asList(v any) []string {
@@ -372,5 +442,69 @@ func TestOpenAPIConformance(t *testing.T) {
 		if _, ok := item["responses"].(map[string]any)["304"]; !ok {
 			t.Errorf("%s: 304 not documented", p)
 		}
+	}
+}
+
+// TestParametersAgreeWithServer checks that the patterns and lengths the document
+// gives wiki, domain and interval accept exactly what the server accepts: every
+// Unicode character in a filter value, lengths counted in characters, and every
+// short interval string.
+func TestParametersAgreeWithServer(t *testing.T) {
+	d := loadDoc(t)
+	filter, err := d.resolve("#/components/schemas/FilterValue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"wiki", "domain"} {
+		p, _ := d.resolve("#/components/parameters/" + name)
+		if ref, _ := p["schema"].(map[string]any)["$ref"].(string); ref != "#/components/schemas/FilterValue" {
+			t.Errorf("%s's schema is %v, not FilterValue", name, p["schema"])
+		}
+	}
+	re, err := goRegexp(filter["pattern"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if utf8.ValidRune(r) {
+			v := "a" + string(r) + "b"
+			if spec, server := re.MatchString(v), checkFilter("wiki", v) == nil; spec != server {
+				t.Errorf("%U: the document accepts it %v, the server %v", r, spec, server)
+			}
+		}
+	}
+	for _, v := range []string{"", "a", strings.Repeat("é", 255), strings.Repeat("é", 256), strings.Repeat("a", 256), strings.Repeat("𝕎", 255), "en.wikipedia.org", "x\xffy"} {
+		spec := len(d.validate(filter, v, "$")) == 0
+		if server := checkFilter("domain", v) == nil; spec != server && utf8.ValidString(v) {
+			t.Errorf("%d characters %.20q: the document accepts it %v, the server %v", utf8.RuneCountInString(v), v, spec, server)
+		}
+	}
+	ip, _ := d.resolve("#/components/parameters/interval")
+	interval := ip["schema"].(map[string]any)
+	values := []string{"", "18446744075", "9223372036854775807", "100", "060", "1m", "1000ms", "60s", "61s"}
+	const alphabet = "0123456789s+-. m"
+	var grow func(prefix string, n int)
+	grow = func(prefix string, n int) {
+		values = append(values, prefix)
+		if n > 0 {
+			for _, c := range alphabet {
+				grow(prefix+string(c), n-1)
+			}
+		}
+	}
+	grow("", 3)
+	accepted := map[string]bool{}
+	for _, v := range values {
+		spec := len(d.validate(interval, v, "$")) == 0
+		_, err := parseInterval(v)
+		if server := err == nil; spec != server {
+			t.Errorf("interval %q: the document accepts it %v, the server %v", v, spec, server)
+		}
+		if spec {
+			accepted[v] = true
+		}
+	}
+	if len(accepted) != 120 { // 1..60, each with and without s
+		t.Errorf("%d interval strings accepted, want 120", len(accepted))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -228,20 +230,29 @@ func parseInterval(s string) (time.Duration, error) {
 
 var errBadInterval = fmt.Errorf("not whole seconds from 1 to %d", maxIntervalSec)
 
-// checkFilter rejects filter values that cannot name a wiki or domain.
+// checkFilter rejects filter values that cannot name a wiki or domain: empty,
+// longer than maxFilterLen characters, not UTF-8, or holding a space, a control
+// character or one of | " \\ * ? [ ] (filterPattern in openapi.json says the same).
 func checkFilter(name, val string) error {
 	if val == "" {
 		return badParam(name, "%s must not be empty", name)
 	}
-	if len(val) > maxFilterLen {
-		return badParam(name, "%s is longer than %d bytes", name, maxFilterLen)
+	if !utf8.ValidString(val) {
+		return badParam(name, "%s is not valid UTF-8", name)
 	}
-	for _, r := range val {
-		if r <= ' ' || r == 0x7f || r == '|' || r == '"' || r == '\\' || r == '*' || r == '?' || r == '[' || r == ']' {
-			return badParam(name, "%s %q holds a character no %s name has", name, val, name)
-		}
+	if n := utf8.RuneCountInString(val); n > maxFilterLen {
+		return badParam(name, "%s is %d characters long, more than %d", name, n, maxFilterLen)
+	}
+	if i := strings.IndexFunc(val, badFilterRune); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(val[i:])
+		return badParam(name, "%s %q holds %U, a character no %s name has (spaces, control characters and | \" \\ * ? [ ] are refused)", name, val, r, name)
 	}
 	return nil
+}
+
+// badFilterRune reports the characters no wiki or domain name holds.
+func badFilterRune(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`|"\*?[]`, r)
 }
 
 func contains(list []string, s string) bool {
