@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
@@ -124,6 +126,10 @@ type Bridge struct {
 
 	mu    sync.Mutex
 	parts map[int]*partState
+
+	// The clients of the running Run, for Ready.
+	nc atomic.Pointer[nats.Conn]
+	kc atomic.Pointer[kafka.Client]
 }
 
 // partState tracks one partition for the lag and LastOffsets.
@@ -206,6 +212,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return nil
 	}
 	defer nc.Close()
+	b.nc.Store(nc)
+	defer b.nc.Store(nil)
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(b.cfg.MaxInFlight),
 		jetstream.WithPublishAsyncTimeout(b.cfg.AckTimeout))
@@ -216,6 +224,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
+	b.kc.Store(kc)
+	defer b.kc.Store(nil)
 	dialer, err := b.cfg.Kafka.Dialer()
 	if err != nil {
 		return fmt.Errorf("kafka dialer: %w", err)
@@ -253,6 +263,38 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// Ready reports whether the bridge can copy: nil when NATS is connected and the
+// Kafka topic's metadata can be read, otherwise an error that starts with the
+// dependency at fault ("nats: …", "kafka: …"). The health server serves it as
+// /readyz.
+func (b *Bridge) Ready(ctx context.Context) error {
+	nc := b.nc.Load()
+	if nc == nil {
+		return fmt.Errorf("nats: not connected to %s yet", brokers.Redact(b.cfg.NATS.URL))
+	}
+	if !nc.IsConnected() {
+		return fmt.Errorf("nats: %s (%s)", strings.ToLower(nc.Status().String()), brokers.Redact(b.cfg.NATS.URL))
+	}
+	kc := b.kc.Load()
+	if kc == nil {
+		return fmt.Errorf("kafka: no client for %s yet", strings.Join(b.cfg.Kafka.Brokers, ","))
+	}
+	topic := b.cfg.Kafka.Topic
+	md, err := kc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("kafka: %s: %w", strings.Join(b.cfg.Kafka.Brokers, ","), err)
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
+			return nil
+		}
+		if t.Name == topic && t.Error != nil {
+			return fmt.Errorf("kafka: topic %s: %w", topic, t.Error)
+		}
+	}
+	return fmt.Errorf("kafka: topic %s has no partitions (does it exist?)", topic)
 }
 
 // connect connects to NATS, retrying until it succeeds or ctx ends (nil).
