@@ -427,7 +427,11 @@ start_service() {
 		launch aggregate "$WIKIFLOW" aggregate --nats-url "$nats" --redis-url "$redis" \
 			--health-addr "127.0.0.1:$AGGREGATE_HEALTH_PORT"
 		;;
-	api) launch api "$WIKIFLOW" api --addr "127.0.0.1:$API_PORT" --redis-url "$redis" ;;
+	api)
+		# The metrics pages of this stack's stages, not the default ports (another stack's).
+		launch api "$WIKIFLOW" api --addr "127.0.0.1:$API_PORT" --redis-url "$redis" \
+			--stage-metrics "http://127.0.0.1:$INGEST_HEALTH_PORT/metrics,http://127.0.0.1:$BRIDGE_HEALTH_PORT/metrics,http://127.0.0.1:$AGGREGATE_HEALTH_PORT/metrics"
+		;;
 	esac
 }
 
