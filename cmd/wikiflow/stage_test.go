@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +88,26 @@ func (r *running) get(t *testing.T, path string) (int, []byte) {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return resp.StatusCode, b
+}
+
+// waitMetric waits until the command's /metrics shows name at min or more.
+func (r *running) waitMetric(t *testing.T, name string, min float64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		_, page := r.get(t, "/metrics")
+		for _, line := range strings.Split(string(page), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+				last = f[1]
+				if v, err := strconv.ParseFloat(f[1], 64); err == nil && v >= min {
+					return
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s = %q after %s, want %v or more\n%s", name, last, within, min, r.stderr.String())
 }
 
 // stop cancels the command and returns what it returned.

@@ -1,6 +1,7 @@
 // Package promtooltest checks Prometheus text expositions with Prometheus's own
 // promtool (`promtool check metrics`: the text parser and the lint rules of the
-// Prometheus client libraries), an implementation wikiflow did not write.
+// Prometheus client libraries), an implementation wikiflow did not write, and
+// finds the other external programs tests check wikiflow against.
 package promtooltest
 
 import (
@@ -15,17 +16,25 @@ import (
 // installHint says how to get promtool.
 const installHint = "install it with `sudo apt-get install -y prometheus` (Debian/Ubuntu) or from https://prometheus.io/download/"
 
-// Path returns promtool's path. Without it the test skips, or fails under CI=true.
-func Path(t testing.TB) string {
+// Tool returns the path of the external program name. Without it the test
+// skips with hint (how to install it), or fails under CI=true, where every
+// independent checker must run.
+func Tool(t testing.TB, name, hint string) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		if testenv.InCI() {
-			t.Fatalf("CI=true: promtool not found: %s", installHint)
+			t.Fatalf("CI=true: %s not found: %s", name, hint)
 		}
-		t.Skipf("promtool not found: %s", installHint)
+		t.Skipf("%s not found: %s", name, hint)
 	}
 	return p
+}
+
+// Path returns promtool's path (see Tool).
+func Path(t testing.TB) string {
+	t.Helper()
+	return Tool(t, "promtool", installHint)
 }
 
 // Check feeds text to `promtool check metrics` and fails the test unless it
