@@ -31,6 +31,8 @@
 #                       3,000 publishes/s here) or a duration such as 1s (an OS crash
 #                       loses up to that much acknowledged data; nats-server's own
 #                       default is 2m)
+#   STACK_FEED_WAIT     seconds `up` waits for ingest's first event before it says the
+#                       feed is silent, unreachable or stuck (default 15)
 #   STACK_HOME          the run folder (default <repo>/.wikiflow)
 #   WIKIFLOW_BIN        use this wikiflow binary instead of building ./cmd/wikiflow
 #   STACK_KAFKA_JVM_OPTS  JVM options of Kafka (default: a 128-384 MB heap, the serial
@@ -190,6 +192,50 @@ http_status() {
 		IFS=' ' read -r -t 3 _ code _ <&3 || exit 1
 		printf '%s\n' "$code"
 	) 2>/dev/null
+}
+
+# http_get PORT PATH prints the body of GET PATH on 127.0.0.1:PORT.
+http_get() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$2" "$1" >&3
+		local line
+		while IFS= read -r -t 3 line; do
+			[[ -z ${line%$'\r'} ]] && break
+		done <&3
+		while IFS= read -r -t 3 line || [[ -n $line ]]; do
+			printf '%s\n' "$line"
+		done <&3
+	) 2>/dev/null
+}
+
+# degraded_reason PORT prints the reason a stage's /healthz gives with status
+# "degraded" (ingest: "feed unreachable: …", "no progress at position …"), and
+# nothing while it answers "ok".
+degraded_reason() {
+	local body
+	body=$(http_get "$1" /healthz) || return 0
+	[[ $body == *'"status":"degraded"'* && $body == *'"reason":"'* ]] || return 0
+	body=${body#*\"reason\":\"}
+	printf '%s\n' "$body" | sed -E 's/^((\\.|[^"\\])*)".*/\1/; s/\\u003c/</g; s/\\u003e/>/g; s/\\u0026/\&/g; s/\\"/"/g; s/\\\\/\\/g'
+}
+
+# feed_state waits up to STACK_FEED_WAIT seconds (default 15) for ingest's first
+# published event; it prints ingest's degraded reason if it reports one first,
+# "silent" if neither came, and nothing once events flow.
+feed_state() {
+	local deadline reason
+	deadline=$(($(now_ms) + ${STACK_FEED_WAIT:-15} * 1000))
+	while (($(now_ms) < deadline)); do
+		reason=$(degraded_reason "$INGEST_HEALTH_PORT")
+		if [[ -n $reason ]]; then
+			printf '%s\n' "$reason"
+			return 0
+		fi
+		grep -Eq '^wikiflow_ingest_published(_total)? [1-9]' <<<"$(http_get "$INGEST_HEALTH_PORT" /metrics)" && return 0
+		sleep 0.5
+	done
+	echo silent
 }
 
 # kafka_api_versions succeeds when the broker answers an ApiVersions request (v0,
@@ -553,9 +599,23 @@ cmd_up() {
 		start_service "$name"
 		wait_healthy "$name"
 	done
+	local feed headline
+	feed=$(feed_state)
+	headline="wikiflow is up in $(elapsed "$start") (source: $url)."
+	case $feed in
+	"") ;;
+	"feed unreachable:"*)
+		headline="wikiflow is up in $(elapsed "$start"), but the feed is unreachable: offline? SOURCE=sample (go tool task up SOURCE=sample)
+  ingest: $feed"
+		;;
+	silent) headline+="
+  The feed has sent no event yet after ${STACK_FEED_WAIT:-15}s: see go tool task status and go tool task logs -- ingest" ;;
+	*) headline+="
+  ingest is degraded: $feed" ;;
+	esac
 	cat <<EOF
 
-wikiflow is up in $(elapsed "$start") (source: $url).
+$headline
   dashboard:     go tool task dash
   counts:        curl -s localhost:$API_PORT/stats
   history:       go tool task replay -- --since 10m
@@ -583,12 +643,18 @@ cmd_down() {
 }
 
 cmd_status() {
-	local name pid state health p busy
+	local name pid state health p busy reason
 	printf '%-10s %-8s %-8s %-11s %s\n' COMPONENT PID STATE PORTS HEALTH
 	for name in "${BROKERS[@]}" "${SERVICES[@]}"; do
 		if pid=$(running_pid "$name"); then
 			state=running
 			if healthy "$name"; then health=ok; else health=unhealthy; fi
+			case $name in
+			ingest | bridge | aggregate)
+				reason=$(degraded_reason "$(ports "$name")")
+				[[ $health == ok && -n $reason ]] && health="degraded: $reason"
+				;;
+			esac
 		else
 			pid=- state=stopped health=-
 			busy=""
