@@ -48,6 +48,9 @@ type Config struct {
 	// http://127.0.0.1:8081/metrics to :8083; empty = none). Credentials in a URL
 	// are sent to the stage and shown as xxxxx in the gauge's label.
 	StageMetrics []string
+	// Events configures GET /v2/stream/recentchange, the live events from the
+	// JetStream log (see EventsConfig).
+	Events EventsConfig
 }
 
 // defaultStageMetrics are the metrics pages of the native stack's stages.
@@ -64,6 +67,7 @@ func DefaultConfig() Config {
 		RedisTimeout:   time.Second,
 		CacheTTL:       250 * time.Millisecond,
 		StageMetrics:   strings.Split(defaultStageMetrics, ","),
+		Events:         DefaultEventsConfig(),
 	}
 }
 
@@ -81,6 +85,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Duration(&c.RedisTimeout, "redis-timeout", p+"REDIS_TIMEOUT", d.RedisTimeout, "deadline of the Redis work of one request")
 	f.Duration(&c.CacheTTL, "cache-ttl", p+"CACHE_TTL", d.CacheTTL, "how long the parameterless /stats body is reused (0 = no cache)")
 	f.List(&c.StageMetrics, "stage-metrics", "WIKIFLOW_STAGE_METRICS", defaultStageMetrics, "metrics pages of the other stages, appended to GET /metrics (empty = none)")
+	eventsFlags(f, &c.Events)
 }
 
 // Validate reports every problem of c at once.
@@ -122,6 +127,7 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, c.Events.problems()...)
 	if c.CacheTTL < 0 || c.CacheTTL > time.Second {
 		errs = append(errs, fmt.Errorf("cache-ttl %v: must be between 0 and 1s", c.CacheTTL))
 	}

@@ -314,7 +314,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	// The documented query parameters are exactly those each route accepts.
 	specs := map[string]*paramSpec{
 		"/stats": &statsSpec, "/stats/stream": &streamSpec, "/stats/timeseries": &timeseriesSpec,
-		"/stats/top/pages": &topPagesSpec, "/stats/top/editors": &topEditorsSpec,
+		"/stats/top/pages": &topPagesSpec, "/stats/top/editors": &topEditorsSpec, eventStreamRoute: &eventStreamSpec,
 	}
 	for path, item := range paths {
 		op := item.(map[string]any)["get"].(map[string]any)

@@ -47,7 +47,7 @@ const readyTimeout = 500 * time.Millisecond
 // routes lists the paths the API serves (the metrics' route labels).
 var routes = []string{
 	"/stats", "/stats/timeseries", "/stats/top/pages", "/stats/top/editors", "/stats/stream",
-	"/healthz", "/readyz", "/metrics", "/openapi.json",
+	"/healthz", "/readyz", "/metrics", "/openapi.json", eventStreamRoute,
 }
 
 // Server is the API server.
@@ -67,6 +67,7 @@ type Server struct {
 	sourcesMu sync.Mutex
 	sources   []func(io.Writer)
 	stages    *stagePages // nil without Config.StageMetrics
+	events    *eventHub   // GET /v2/stream/recentchange
 
 	lastLog   atomic.Int64  // Unix ns of the last rate-limited log line
 	keepAlive time.Duration // keep-alive period of /stats/stream
@@ -115,6 +116,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if len(cfg.StageMetrics) > 0 {
 		s.stages = newStagePages(cfg.StageMetrics, s.log)
 	}
+	s.initEvents()
 	s.app = s.newApp()
 	return s, nil
 }
@@ -161,6 +163,7 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/readyz", timed(s.handleReady))
 	app.Get("/metrics", s.handleMetrics)
 	app.Get("/openapi.json", s.handleOpenAPI)
+	app.Get(eventStreamRoute, s.handleEventStream)
 	return app
 }
 
@@ -225,6 +228,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopStreams()
 		err = s.rdb.Close()
+		s.events.close()
 	})
 	return err
 }

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wikiflow/wikiflow/internal/event"
+)
+
+// eventClient is one connected client of the event stream: a producer goroutine
+// moves matching events from its consumer into its send queue, and the
+// response's stream writer sends them, with heartbeats while there are none.
+type eventClient struct {
+	hub    *eventHub
+	st     jetstream.Stream
+	cons   jetstream.Consumer
+	msgs   jetstream.MessagesContext
+	filter eventFilter
+	queue  *sendQueue
+	conn   net.Conn // the client's connection, cut when it is dropped
+	remote string
+
+	ctx    context.Context // ends the producer
+	cancel context.CancelFunc
+
+	lastSeq atomic.Uint64 // stream sequence of the last event queued
+}
+
+// serve is the response's body writer: it runs until the client leaves, is
+// dropped, the log fails or the server shuts down, then frees the consumer
+// and the connection slot.
+func (cl *eventClient) serve(w *bufio.Writer) {
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		cl.produce()
+	}()
+	defer func() {
+		cl.cancel()
+		cl.msgs.Stop()
+		<-produced
+		deleteConsumer(cl.st, cl.cons)
+		cl.hub.release()
+	}()
+	if _, err := w.WriteString(":ok\n\n"); err != nil || w.Flush() != nil {
+		return
+	}
+	cl.write(w)
+}
+
+// write sends what the queue holds as it comes, a heartbeat comment after each
+// Config.EventsHeartbeat without anything to send, and the queue's failure as
+// the last event.
+func (cl *eventClient) write(w *bufio.Writer) {
+	beat := time.NewTimer(cl.hub.cfg.Events.Heartbeat)
+	defer beat.Stop()
+	var spare []byte
+	for {
+		select {
+		case <-cl.queue.ready:
+			frames, n, failed := cl.queue.take(spare)
+			if writePieces(w, frames) != nil {
+				return
+			}
+			spare = frames
+			cl.hub.stats.Events.Add(int64(n))
+			if failed != nil {
+				_, _ = w.Write(appendErrorEvent(nil, failed))
+				_ = w.Flush()
+				return
+			}
+		case <-beat.C:
+			if _, err := w.WriteString(": heartbeat\n\n"); err != nil {
+				return
+			}
+		case <-cl.hub.done:
+			return
+		}
+		if w.Flush() != nil {
+			return
+		}
+		beat.Reset(cl.hub.cfg.Events.Heartbeat)
+	}
+}
+
+// produce queues the matching events until the client's context ends, the
+// client is too slow, or the log fails.
+func (cl *eventClient) produce() {
+	cfg := &cl.hub.cfg
+	fields := cl.filter.fields()
+	var frame []byte
+	for {
+		msg, err := cl.msgs.Next(jetstream.NextContext(cl.ctx))
+		if err != nil {
+			if cl.ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				cl.hub.stats.Failed.Add(1)
+				cl.hub.log.Warn("event stream: the log stopped delivering; ending the stream", "client", cl.remote, "last_seq", cl.lastSeq.Load(), "err", err)
+				cl.queue.fail(&apiError{Status: fiber.StatusServiceUnavailable, Code: codeUnavailable,
+					Message: "the event log stopped delivering (" + err.Error() + "); reconnect with Last-Event-ID to resume"})
+			}
+			return
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			cl.hub.stats.Unparsable.Add(1)
+			continue
+		}
+		if fields {
+			ev, err := event.Parse(msg.Data())
+			if err != nil {
+				if !errors.Is(err, event.ErrCanary) {
+					cl.hub.stats.Unparsable.Add(1)
+				}
+				continue
+			}
+			if !cl.filter.match(&ev) {
+				continue
+			}
+		}
+		var rewritten bool
+		frame, rewritten = appendMessage(frame[:0], cfg.Events.Stream, md.Sequence.Stream, msg.Data())
+		if rewritten {
+			cl.hub.stats.Rewritten.Add(1)
+		}
+		switch err := cl.queue.push(frame, cfg.Events.Stall, cl.ctx.Done()); {
+		case errors.Is(err, errSlowClient):
+			cl.drop()
+			return
+		case err != nil:
+			return
+		}
+		cl.lastSeq.Store(md.Sequence.Stream)
+	}
+}
+
+// drop ends the stream of a client that left its send buffer full for the
+// stall time: the frames it has not taken are dropped, an "error" event says
+// why, and the connection is cut if it does not take even that within dropGrace.
+func (cl *eventClient) drop() {
+	h := cl.hub
+	h.stats.DroppedSlow.Add(1)
+	h.log.Warn("event stream: dropping a client that reads too slowly", "client", cl.remote,
+		"buffer_bytes", h.cfg.Events.Buffer, "stall", h.cfg.Events.Stall, "last_seq", cl.lastSeq.Load())
+	cl.queue.fail(&apiError{Status: fiber.StatusTooManyRequests, Code: codeSlowClient,
+		Message: fmt.Sprintf("this client read too slowly: its %d-byte send buffer stayed full for %s; reconnect with Last-Event-ID to resume after the last event received",
+			h.cfg.Events.Buffer, h.cfg.Events.Stall)})
+	if cl.conn != nil {
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(dropGrace))
+	}
+}
