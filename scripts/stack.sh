@@ -486,7 +486,7 @@ start_service() {
 		;;
 	api)
 		# The metrics pages of this stack's stages, not the default ports (another stack's).
-		launch api "$WIKIFLOW" api --addr "127.0.0.1:$API_PORT" --redis-url "$redis" \
+		launch api "$WIKIFLOW" api --addr "127.0.0.1:$API_PORT" --redis-url "$redis" --nats-url "$nats" \
 			--stage-metrics "http://127.0.0.1:$INGEST_HEALTH_PORT/metrics,http://127.0.0.1:$BRIDGE_HEALTH_PORT/metrics,http://127.0.0.1:$AGGREGATE_HEALTH_PORT/metrics"
 		;;
 	esac

@@ -146,10 +146,11 @@ Scale out with disjoint filter subjects, one consumer each:
 func runAPI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
 	var c common
 	cfg := api.DefaultConfig()
-	f := newFlags("api", "Serve the counters over HTTP: GET /stats (the original {\"stats\": {domain: count}} shape\nand more), /stats/timeseries, /stats/top/pages, /stats/top/editors, /stats/stream (SSE),\n/healthz, /readyz, /metrics and /openapi.json.", `
+	f := newFlags("api", "Serve the counters over HTTP: GET /stats (the original {\"stats\": {domain: count}} shape\nand more), /stats/timeseries, /stats/top/pages, /stats/top/editors, /stats/stream (SSE),\n/healthz, /readyz, /metrics and /openapi.json, and the live events from the JetStream log as\nWikimedia EventStreams serves them: /v2/stream/recentchange (SSE, resumable, filtered).", `
 Examples:
   curl -s localhost:8080/stats
   curl -s 'localhost:8080/stats?window=5m&top=10&by=domain'
+  curl -sN 'localhost:8080/v2/stream/recentchange?wiki=enwiki&type=edit'
   curl -s localhost:8080/openapi.json`, getenv, stderr)
 	c.flags(f, false)
 	api.Flags(f, &cfg)
