@@ -48,6 +48,9 @@ type Config struct {
 	// http://127.0.0.1:8081/metrics to :8083; empty = none). Credentials in a URL
 	// are sent to the stage and shown as xxxxx in the gauge's label.
 	StageMetrics []string
+	// StreamMaxClients bounds the /stats/stream clients connected at once
+	// (default 1000); more are answered 503 too_many_clients with Retry-After.
+	StreamMaxClients int
 	// Events configures GET /v2/stream/recentchange, the live events from the
 	// JetStream log (see EventsConfig).
 	Events EventsConfig
@@ -59,15 +62,16 @@ const defaultStageMetrics = "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Addr:           "127.0.0.1:8080",
-		Redis:          brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
-		Base:           wire.DefaultHash,
-		RequestTimeout: 5 * time.Second,
-		MaxStaleness:   5 * time.Minute,
-		RedisTimeout:   time.Second,
-		CacheTTL:       250 * time.Millisecond,
-		StageMetrics:   strings.Split(defaultStageMetrics, ","),
-		Events:         DefaultEventsConfig(),
+		Addr:             "127.0.0.1:8080",
+		Redis:            brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
+		Base:             wire.DefaultHash,
+		RequestTimeout:   5 * time.Second,
+		MaxStaleness:     5 * time.Minute,
+		RedisTimeout:     time.Second,
+		CacheTTL:         250 * time.Millisecond,
+		StageMetrics:     strings.Split(defaultStageMetrics, ","),
+		StreamMaxClients: 1000,
+		Events:           DefaultEventsConfig(),
 	}
 }
 
@@ -84,6 +88,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Duration(&c.MaxStaleness, "max-staleness", p+"MAX_STALENESS", d.MaxStaleness, "readiness fails when the projection was not updated for this long (0 = do not check)")
 	f.Duration(&c.RedisTimeout, "redis-timeout", p+"REDIS_TIMEOUT", d.RedisTimeout, "deadline of the Redis work of one request")
 	f.Duration(&c.CacheTTL, "cache-ttl", p+"CACHE_TTL", d.CacheTTL, "how long the parameterless /stats body is reused (0 = no cache)")
+	f.Int(&c.StreamMaxClients, "stream-max-clients", p+"STREAM_MAX_CLIENTS", d.StreamMaxClients, "most /stats/stream clients at once (more get 503)")
 	f.List(&c.StageMetrics, "stage-metrics", "WIKIFLOW_STAGE_METRICS", defaultStageMetrics, "metrics pages of the other stages, appended to GET /metrics (empty = none)")
 	eventsFlags(f, &c.Events)
 }
@@ -128,6 +133,9 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Events.problems()...)
+	if c.StreamMaxClients < 1 {
+		errs = append(errs, fmt.Errorf("stream-max-clients %d: must be at least 1", c.StreamMaxClients))
+	}
 	if c.CacheTTL < 0 || c.CacheTTL > time.Second {
 		errs = append(errs, fmt.Errorf("cache-ttl %v: must be between 0 and 1s", c.CacheTTL))
 	}

@@ -30,6 +30,12 @@ type Stats struct {
 	CacheHits atomic.Int64 `help:"parameterless /stats answers served from the cache"`
 	// StreamClients is the number of /stats/stream clients connected now.
 	StreamClients atomic.Int64 `metric:"gauge" help:"/stats/stream clients connected"`
+	// StreamFeeds is the number of distinct parameter sets /stats/stream reads now.
+	StreamFeeds atomic.Int64 `metric:"gauge" help:"/stats/stream parameter sets read now (one Redis read per interval each)"`
+	// StreamReads counts the Redis reads made for /stats/stream.
+	StreamReads atomic.Int64 `help:"Redis reads made for /stats/stream, each shared by the clients of one parameter set"`
+	// StreamRefused counts /stats/stream clients refused at the client limit.
+	StreamRefused atomic.Int64 `help:"/stats/stream clients refused at the client limit (503)"`
 	// StreamEvents counts events sent on /stats/stream.
 	StreamEvents atomic.Int64 `help:"events sent on /stats/stream"`
 }

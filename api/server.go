@@ -35,7 +35,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wikiflow/wikiflow/api/web"
 	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
@@ -70,8 +69,10 @@ type Server struct {
 	stages    *stagePages // nil without Config.StageMetrics
 	events    *eventHub   // GET /v2/stream/recentchange
 
-	lastLog   atomic.Int64  // Unix ns of the last rate-limited log line
-	keepAlive time.Duration // keep-alive period of /stats/stream
+	lastLog        atomic.Int64 // Unix ns of the last rate-limited log line
+	lastRefusedLog atomic.Int64 // Unix ns of the last /stats/stream refusal logged
+	hub            *streamHub
+	keepAlive      time.Duration // keep-alive period of /stats/stream
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -117,6 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if len(cfg.StageMetrics) > 0 {
 		s.stages = newStagePages(cfg.StageMetrics, s.log)
 	}
+	s.hub = newStreamHub(s, cfg.StreamMaxClients)
 	s.initEvents()
 	s.app = s.newApp()
 	return s, nil
@@ -165,7 +167,6 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/metrics", s.handleMetrics)
 	app.Get("/openapi.json", s.handleOpenAPI)
 	app.Get(eventStreamRoute, s.handleEventStream)
-	web.Register(app)
 	return app
 }
 
@@ -259,12 +260,17 @@ func (s *Server) sendJSON(c *fiber.Ctx, body []byte, etag string) error {
 // logLimited logs a warning at most once every 5 s (for failures that repeat on
 // every request while Redis is down).
 func (s *Server) logLimited(msg string, err error) {
-	now := time.Now().UnixNano()
-	last := s.lastLog.Load()
-	if now-last < int64(5*time.Second) || !s.lastLog.CompareAndSwap(last, now) {
-		return
+	if logDue(&s.lastLog) {
+		s.log.Warn(msg, "err", err, "redis_failures", s.stats.RedisFailures.Load())
 	}
-	s.log.Warn(msg, "err", err, "redis_failures", s.stats.RedisFailures.Load())
+}
+
+// logDue reports whether 5 s passed since the time in last (Unix ns), and if so
+// sets it to now: one caller in 5 s gets true.
+func logDue(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	l := last.Load()
+	return now-l >= int64(5*time.Second) && last.CompareAndSwap(l, now)
 }
 
 // handleHealth serves GET /healthz.

@@ -32,11 +32,12 @@ func TestConfig(t *testing.T) {
 	bad.RedisTimeout = 0
 	bad.CacheTTL = 2 * time.Second
 	bad.StageMetrics = []string{"http://127.0.0.1:8081/metrics", "ftp://u:stage-pw@host/metrics"}
+	bad.StreamMaxClients = 0
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"addr", "redis-url", "hash", `"not an origin"`, "x.example/path", "request-timeout", "max-staleness", "redis-timeout", "cache-ttl", "stage-metrics: \"ftp://u:xxxxx@host/metrics\""} {
+	for _, want := range []string{"addr", "redis-url", "hash", `"not an origin"`, "x.example/path", "request-timeout", "max-staleness", "redis-timeout", "cache-ttl", "stream-max-clients 0", "stage-metrics: \"ftp://u:xxxxx@host/metrics\""} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
