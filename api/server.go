@@ -35,6 +35,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wikiflow/wikiflow/api/web"
 	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
@@ -167,6 +168,7 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/metrics", s.handleMetrics)
 	app.Get("/openapi.json", s.handleOpenAPI)
 	app.Get(eventStreamRoute, s.handleEventStream)
+	web.Register(app)
 	return app
 }
 
