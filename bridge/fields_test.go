@@ -1,62 +1,100 @@
 package bridge
 
 import (
+	"encoding/json"
 	"errors"
-	"strings"
+	"strconv"
 	"testing"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
-// TestParseFieldsAgreesWithEventParse checks that the bridge's own field
-// extraction gives what event.Parse gives, on every recorded event and on the
-// events it must reject or mend.
-func TestParseFieldsAgreesWithEventParse(t *testing.T) {
-	raws := [][]byte{}
-	for _, s := range events(t) {
-		raws = append(raws, s.raw)
+// TestBuildFilesEventsWhereTheyAreCounted checks that the subject and headers the
+// bridge gives a record are what the aggregate's decoder (event.Parse) reads from
+// the same bytes, and that the domain header is what encoding/json decodes: on
+// every recorded event and on events with odd tokens and invalid UTF-8, which the
+// bridge once replaced differently ("x\xff\xfe.org" filed as x\uFFFD.org while
+// counted as x\uFFFD\uFFFD.org).
+func TestBuildFilesEventsWhereTheyAreCounted(t *testing.T) {
+	b, err := New(DefaultConfig(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, rec := range recording.Events() {
+		raws = append(raws, rec.Data)
 	}
 	for _, s := range []string{
-		`{"meta":{"domain":"canary","dt":"2024-01-01T00:00:00Z"}}`,
-		`{"meta":`,
-		`[1,2]`,
-		`"meta"`,
-		`{"type":"edit"}`,
-		`{"meta":"x"}`,
-		`{"meta":{"domain":"a.org","dt":"2024-01-01T00:00:00Z"}}`,
-		`{"meta":{"id":"x","dt":"2024-01-01T00:00:00Z"}}`,
-		`{"meta":{"id":"x","domain":"a.org"}}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"yesterday"}}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00.5Z"}}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T02:00:00+02:00"},"wiki":"","type":""}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"wiki":"we ird.wiki","type":"ed*it"}`,
-		`{"meta":{"id":"x\u00e9\ud800","domain":"d\u00e9.org","dt":"2024-01-01T00:00:00Z"},"wiki":"w\u00e9","type":"n\u00e9w"}`,
-		"{\"meta\":{\"id\":\"x\xff\",\"domain\":\"a\xfe.org\",\"dt\":\"2024-01-01T00:00:00Z\"},\"wiki\":\"w\xff\",\"type\":\"t\xff\"}",
+		"{\"meta\":{\"id\":\"i1\",\"domain\":\"x\xff\xfe.org\",\"dt\":\"2024-01-01T00:00:00Z\"},\"type\":\"edit\"}",
+		"{\"meta\":{\"id\":\"i\xff\xfe\",\"domain\":\"a\xfe.org\",\"dt\":\"2024-01-01T00:00:00Z\"},\"wiki\":\"w\xff\xfe\",\"type\":\"t\xff\xfe\"}",
+		`{"meta":{"id":"x\u00e9","domain":"d\u00e9.org","dt":"2024-01-01T02:00:00+02:00"},"wiki":"w\u00e9","type":"n\u00e9w"}`,
+		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00.5Z"},"wiki":"we ird.wiki","type":"ed*it"}`,
 		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"wiki":7,"type":["edit"]}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"type":"log"}`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"type":"categorize","wiki":"enwiki"} trailing`,
-		`{"meta":{"id":"x","domain":"a.org","dt":"2024-01-01T00:00:00Z"},"comment":"` + strings.Repeat("a", event.MaxSize) + `"}`,
 	} {
 		raws = append(raws, []byte(s))
 	}
 	for _, raw := range raws {
-		want, werr := event.Parse(raw)
-		got, gerr := parseFields(raw)
-		name := string(raw[:min(len(raw), 120)])
-		switch {
-		case werr != nil || gerr != nil:
-			for _, kind := range []error{event.ErrCanary, event.ErrInvalid, event.ErrTooLarge} {
-				if errors.Is(werr, kind) != errors.Is(gerr, kind) {
-					t.Errorf("%s: error %v, event.Parse says %v", name, gerr, werr)
-				}
-			}
-			if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
-				t.Errorf("%s: error %q, event.Parse says %q", name, gerr, werr)
-			}
-		case got.id != want.ID || got.domain != want.Domain || !got.time.Equal(want.Time) ||
-			wire.SubjectPrefix+"."+got.wiki+"."+got.typ != want.Subject(wire.SubjectPrefix):
-			t.Errorf("%s: got %+v, event.Parse gives %+v", name, got, want)
+		want, err := event.Parse(raw)
+		if err != nil {
+			t.Fatalf("%.80q: %v", raw, err)
+		}
+		r := b.build(kafka.Message{Value: raw})
+		var ref struct{ Meta struct{ Domain string } }
+		if err := json.Unmarshal(raw, &ref); err != nil {
+			t.Fatal(err)
+		}
+		h := r.msg.Header
+		if r.skip || r.msg.Subject != want.Subject(wire.SubjectPrefix) || h.Get(wire.HeaderDomain) != want.Domain ||
+			h.Get(wire.HeaderDomain) != ref.Meta.Domain || r.id != want.ID ||
+			h.Get(wire.HeaderEventTime) != strconv.FormatInt(want.Time.UnixMilli(), 10) {
+			t.Errorf("%.80q: filed as %q with domain %q, id %q, time %s; counted as %q, domain %q (encoding/json %q), id %q, time %d",
+				raw, r.msg.Subject, h.Get(wire.HeaderDomain), r.id, h.Get(wire.HeaderEventTime),
+				want.Subject(wire.SubjectPrefix), want.Domain, ref.Meta.Domain, want.ID, want.Time.UnixMilli())
+		}
+	}
+}
+
+// TestBuildSkipsWhatTheAggregateRejects checks that a record the aggregate's
+// decoder rejects is skipped and counted as a canary or as invalid.
+func TestBuildSkipsWhatTheAggregateRejects(t *testing.T) {
+	b, err := New(DefaultConfig(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		`{"meta":{"domain":"canary","dt":"2024-01-01T00:00:00Z"}}`,
+		`{"meta":`, `[1,2]`, `{"type":"edit"}`, `{"meta":"x"}`,
+		`{"meta":{"domain":"a.org","dt":"2024-01-01T00:00:00Z"}}`,
+		`{"meta":{"id":"x","dt":"2024-01-01T00:00:00Z"}}`,
+		`{"meta":{"id":"x","domain":"a.org"}}`,
+		`{"meta":{"id":"x","domain":"a.org","dt":"yesterday"}}`,
+	} {
+		_, perr := event.Parse([]byte(s))
+		c0, i0 := b.stats.Canaries.Load(), b.stats.Invalid.Load()
+		r := b.build(kafka.Message{Value: []byte(s)})
+		canary, invalid := b.stats.Canaries.Load()-c0, b.stats.Invalid.Load()-i0
+		if !r.skip || errors.Is(perr, event.ErrCanary) != (canary == 1) || errors.Is(perr, event.ErrInvalid) != (invalid == 1) {
+			t.Errorf("%s: skip %v, canaries +%d, invalid +%d; event.Parse says %v", s, r.skip, canary, invalid, perr)
+		}
+	}
+}
+
+// BenchmarkBuild measures turning one recorded Kafka record into the message the
+// bridge publishes: the field extraction, the subject and the headers.
+func BenchmarkBuild(b *testing.B) {
+	br, err := New(DefaultConfig(), testLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := recording.Events()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if r := br.build(kafka.Message{Topic: "t", Value: evs[i%len(evs)].Data}); r.skip {
+			b.Fatal("recorded event skipped")
 		}
 	}
 }

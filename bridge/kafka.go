@@ -109,7 +109,7 @@ func (r *record) setHeader(i int, key, val string) {
 // value; the headers carry meta.id, the Kafka position and the event's metadata.
 func (b *Bridge) build(m kafka.Message) *record {
 	r := &record{partition: m.Partition, offset: m.Offset}
-	f, err := parseFields(m.Value)
+	f, err := event.ParseHead(m.Value)
 	if err != nil {
 		r.skip = true
 		if errors.Is(err, event.ErrCanary) {
@@ -123,10 +123,10 @@ func (b *Bridge) build(m kafka.Message) *record {
 	}
 	r.id = kafkaHeader(m, wire.HeaderMetaID)
 	if r.id == "" {
-		r.id = f.id
+		r.id = f.ID
 	}
 	r.msg = nats.Msg{
-		Subject: wire.SubjectPrefix + "." + f.wiki + "." + f.typ,
+		Subject: f.Subject(wire.SubjectPrefix),
 		Data:    m.Value,
 		Header:  make(nats.Header, headerValues),
 	}
@@ -134,8 +134,8 @@ func (b *Bridge) build(m kafka.Message) *record {
 	r.setHeader(hvTopic, wire.HeaderKafkaTopic, m.Topic)
 	r.setHeader(hvPartition, wire.HeaderKafkaPartition, strconv.Itoa(m.Partition))
 	r.setHeader(hvOffset, wire.HeaderKafkaOffset, strconv.FormatInt(m.Offset, 10))
-	r.setHeader(hvEventTime, wire.HeaderEventTime, strconv.FormatInt(f.time.UnixMilli(), 10))
-	r.setHeader(hvDomain, wire.HeaderDomain, f.domain)
+	r.setHeader(hvEventTime, wire.HeaderEventTime, strconv.FormatInt(f.Time.UnixMilli(), 10))
+	r.setHeader(hvDomain, wire.HeaderDomain, f.Domain)
 	r.setHeader(hvBridge, HeaderBridge, b.instance)
 	if recv := kafkaHeader(m, wire.HeaderReceived); recv != "" {
 		r.setHeader(hvReceived, wire.HeaderNATSReceived, recv)

@@ -107,7 +107,11 @@ func (e *Event) EditorKind() string {
 // Subject returns the NATS subject of the event under prefix:
 // "<prefix>.<wiki>.<type>", with both tokens sanitised.
 func (e *Event) Subject(prefix string) string {
-	return prefix + "." + Token(e.Wiki) + "." + Token(e.Type)
+	return subject(prefix, e.Wiki, e.Type)
+}
+
+func subject(prefix, wiki, typ string) string {
+	return prefix + "." + Token(wiki) + "." + Token(typ)
 }
 
 // Token makes s safe as one NATS subject token: characters other than ASCII letters,
@@ -163,50 +167,16 @@ func Parse(raw []byte) (Event, error) {
 
 // ParseLimit is Parse with an explicit size limit (0 means no limit).
 func ParseLimit(raw []byte, limit int) (Event, error) {
-	var e Event
-	if limit > 0 && len(raw) > limit {
-		return e, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
-	}
 	p := parsers.Get()
 	defer parsers.Put(p)
-	v, err := p.ParseBytes(raw)
+	v, err := object(p, raw, limit)
+	var h Head
+	if err == nil {
+		err = h.decode(v)
+	}
+	e := Event{ID: h.ID, Domain: h.Domain, Time: h.Time, Wiki: h.Wiki, Type: h.Type}
 	if err != nil {
-		return e, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if v.Type() != fastjson.TypeObject {
-		return e, fmt.Errorf("%w: not a JSON object", ErrInvalid)
-	}
-	meta := v.Get("meta")
-	if meta == nil || meta.Type() != fastjson.TypeObject {
-		return e, fmt.Errorf("%w: no meta object", ErrInvalid)
-	}
-	e.Domain = istr(meta, "domain")
-	if e.Domain == CanaryDomain {
-		return e, ErrCanary
-	}
-	e.ID = str(meta, "id")
-	if e.ID == "" {
-		return e, fmt.Errorf("%w: no meta.id", ErrInvalid)
-	}
-	if e.Domain == "" {
-		return e, fmt.Errorf("%w: no meta.domain", ErrInvalid)
-	}
-	dt := str(meta, "dt")
-	if dt == "" {
-		return e, fmt.Errorf("%w: no meta.dt", ErrInvalid)
-	}
-	t, err := parseTime(dt)
-	if err != nil {
-		return e, fmt.Errorf("%w: meta.dt %q: %v", ErrInvalid, dt, err)
-	}
-	e.Time = t
-	e.Wiki = istr(v, "wiki")
-	if e.Wiki == "" {
-		e.Wiki = e.Domain
-	}
-	e.Type = istr(v, "type")
-	if e.Type == "" {
-		e.Type = "unknown"
+		return e, err
 	}
 	e.Namespace = v.GetInt("namespace")
 	e.Title = str(v, "title")
@@ -226,23 +196,23 @@ func ParseLimit(raw []byte, limit int) (Event, error) {
 func MetaID(raw []byte) (id, domain string, err error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
-	v, perr := p.ParseBytes(raw)
-	if perr != nil {
-		return "", "", fmt.Errorf("%w: %v", ErrInvalid, perr)
+	v, err := object(p, raw, 0)
+	if err != nil {
+		return "", "", err
 	}
-	domain = text(v.GetStringBytes("meta", "domain"))
+	domain = istr(v, "meta", "domain")
 	if domain == CanaryDomain {
 		return "", domain, ErrCanary
 	}
-	id = text(v.GetStringBytes("meta", "id"))
+	id = str(v, "meta", "id")
 	if id == "" {
 		return "", domain, fmt.Errorf("%w: no meta.id", ErrInvalid)
 	}
 	return id, domain, nil
 }
 
-func str(v *fastjson.Value, key string) string {
-	return text(v.GetStringBytes(key))
+func str(v *fastjson.Value, keys ...string) string {
+	return text(v.GetStringBytes(keys...))
 }
 
 // text converts b to a string, replacing invalid UTF-8 with U+FFFD as
@@ -267,8 +237,8 @@ func text(b []byte) string {
 
 // istr is str for values that repeat on almost every event (domains, wikis, types):
 // they are interned so that millions of events share a few thousand strings.
-func istr(v *fastjson.Value, key string) string {
-	b := v.GetStringBytes(key)
+func istr(v *fastjson.Value, keys ...string) string {
+	b := v.GetStringBytes(keys...)
 	if len(b) == 0 {
 		return ""
 	}
@@ -299,11 +269,3 @@ var (
 )
 
 const maxInterned = 1 << 14
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return t.UTC(), nil
-}
