@@ -202,6 +202,10 @@ func (r *webResults) cpu(t *testing.T, b *browser, s *webStack, tk *tickerLog) {
 	}
 	r.CPU.CPUPercent = r.CPU.TaskSeconds / sec * 100
 	s.waitApplied()
+	// The chart was loaded whole before the load and has since taken only its
+	// merged five-minute refreshes: it must still add up.
+	checkChart(t, b, s, "1h")
+	checkNumbers(t, b, s, "1h", "")
 }
 
 func metrics(t *testing.T, b *browser) map[string]float64 {

@@ -222,7 +222,7 @@ func (s *webStack) startAPI(addr string) {
 	cfg.Addr = addr
 	cfg.Redis.URL = s.redisURL
 	cfg.Base = s.base
-	configureEvents(&cfg, s.natsURL)
+	cfg.Events.NATS.URL = s.natsURL
 	srv, err := api.New(cfg, logger(s.t))
 	if err != nil {
 		s.t.Fatal(err)
