@@ -143,7 +143,7 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	add(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "",
-		"url: %q is not an http(s) URL", c.URL)
+		"url: %q is not an http(s) URL", brokers.Redact(c.URL))
 	add(strings.TrimSpace(c.Contact) != "", "contact: must not be empty (Wikimedia refuses clients without contact information)")
 	if _, err := parseSince(c.Since, time.Now()); err != nil {
 		errs = append(errs, err)

@@ -117,7 +117,7 @@ func (f *feed) connect(ctx context.Context) attempt {
 		f.in.stats.HTTPErrors.Add(1)
 		return statusAttempt(resp, time.Now())
 	}
-	f.in.log.Info("connected to the feed", "url", req.URL.String(), "last_event_id", req.Header.Get("Last-Event-ID"))
+	f.in.log.Info("connected to the feed", "url", req.URL.Redacted(), "last_event_id", req.Header.Get("Last-Event-ID"))
 
 	c := &conn{f: f, body: &idleReader{r: resp.Body, timer: timer, idle: cfg.IdleTimeout}}
 	if req.Header.Get("Last-Event-ID") == "" && f.since != "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/cli"
 )
 
@@ -66,7 +67,7 @@ func Flags(f *cli.Flags, c *Config) {
 func (c Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(c.API); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("api: want an http(s) URL such as http://127.0.0.1:8080, got %q", c.API))
+		errs = append(errs, fmt.Errorf("api: want an http(s) URL such as http://127.0.0.1:8080, got %q", brokers.Redact(c.API)))
 	}
 	if c.Refresh < MinRefresh {
 		errs = append(errs, fmt.Errorf("refresh: must be at least %s, got %s", MinRefresh, c.Refresh))

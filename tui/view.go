@@ -14,6 +14,8 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
+
+	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
 // Page names.
@@ -314,7 +316,7 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.cancel.Store(&cancel)
-	d.log.Info("dashboard started", "api", d.cfg.API, "window", d.cfg.Window, "refresh", d.cfg.Refresh, "stream", d.cfg.Stream)
+	d.log.Info("dashboard started", "api", brokers.Redact(d.cfg.API), "window", d.cfg.Window, "refresh", d.cfg.Refresh, "stream", d.cfg.Stream)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { d.model.run(ctx) })
