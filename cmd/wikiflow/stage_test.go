@@ -33,7 +33,7 @@ func (s *syncBuffer) String() string {
 // running is a wikiflow command run in-process by startCommand.
 type running struct {
 	stdout, stderr syncBuffer
-	addr           string // its --health-addr (empty when it has none)
+	addr           string // where it serves /healthz (empty when it does not)
 	cancel         context.CancelFunc
 	done           chan error
 	once           sync.Once
@@ -45,33 +45,40 @@ type running struct {
 // waits until /healthz answers.
 func startCommand(t *testing.T, args []string, env map[string]string, health bool) *running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	if health {
-		r.addr = freeAddr(t)
-		args = append(append([]string(nil), args...), "--health-addr", r.addr)
+	if !health {
+		return startServing(t, args, env, "")
 	}
+	addr := freeAddr(t)
+	return startServing(t, append(append([]string(nil), args...), "--health-addr", addr), env, addr)
+}
+
+// startServing runs `wikiflow <args>` like startCommand; when addr is not empty,
+// it waits until GET addr/healthz gets an HTTP answer (the command serves there).
+func startServing(t *testing.T, args []string, env map[string]string, addr string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), addr: addr}
 	go func() { r.done <- run(ctx, args, func(k string) string { return env[k] }, &r.stdout, &r.stderr) }()
 	t.Cleanup(func() { r.stop() })
-	if health {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if code, _ := r.get(t, "/healthz"); code == http.StatusOK {
-				break
-			}
-			select {
-			case err := <-r.done:
-				r.done <- err
-				t.Fatalf("%v ended before serving /healthz: %v\n%s", args, err, r.stderr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: /healthz does not answer\n%s", args, r.stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	if addr == "" {
+		return r
 	}
-	return r
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := r.get(t, "/healthz"); code != 0 {
+			return r
+		}
+		select {
+		case err := <-r.done:
+			r.done <- err
+			t.Fatalf("%v ended before serving /healthz: %v\n%s", args, err, r.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v: /healthz does not answer\n%s", args, r.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // get fetches a page of the command's health server; code 0 when it does not answer.
