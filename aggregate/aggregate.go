@@ -673,24 +673,7 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			w.nak(items, 0)
 			return errResetup
 		}
-		// Drop what is applied already (and a sequence delivered twice).
-		keep := items[:0]
-		var dups []jetstream.Msg
-		var prev uint64
-		for _, it := range items {
-			if it.seq <= w.wm || it.seq == prev {
-				dups = append(dups, it.m)
-				continue
-			}
-			prev = it.seq
-			keep = append(keep, it)
-		}
-		items = keep
-		if len(dups) > 0 {
-			w.stats.Duplicates.Add(int64(len(dups)))
-			w.ack(dups)
-		}
-		if len(items) == 0 {
+		if items = w.dropApplied(items); len(items) == 0 {
 			return nil
 		}
 
@@ -700,34 +683,9 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			return err
 		}
 		if n == 0 {
-			// The message after W is elsewhere: in the batch the reader fetched
-			// meanwhile, or most often with another instance that is applying it
-			// right now. Take the reader's batch, and wait a little for W to move
-			// before giving these back, so that instances relay in order instead
-			// of scattering the stream between them.
-			if w.takeReady(&items) {
+			if w.noRun(ctx, &items, &holdUntil) {
 				continue
 			}
-			// Another instance pulls from this consumer: JetStream deals the
-			// messages out one by one among outstanding pull requests, so
-			// prefetching would only scatter the stream further.
-			w.shared, w.streak = time.Now().Add(sharedFor), 0
-			if holdUntil.IsZero() {
-				holdUntil = time.Now().Add(w.hold())
-			}
-			if w.waitWatermark(ctx, holdUntil, &items) {
-				continue
-			}
-			w.stats.OutOfOrder.Add(int64(len(items)))
-			w.log.Debug("no message follows the watermark; nakked the batch", "watermark", w.wm,
-				"first", items[0].seq, "last", items[len(items)-1].seq, "messages", len(items))
-			w.nak(items, nakDelay)
-			w.paused(items)
-			// Let the nakked messages become due before the next fetch: JetStream
-			// redelivers them ahead of new messages, so the next batch starts where
-			// these did instead of further on (which would not follow W either, and
-			// cost another hold each time).
-			retry.Sleep(ctx, nakDelay)
 			// Stuck: resynchronise namespace, watermark and consumer (a rebuild
 			// may have switched the namespace, Redis lost data, or the message
 			// after W is lost in the consumer's redeliveries).
@@ -783,6 +741,62 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 			return fmt.Errorf("apply: unexpected status %v", res.Status)
 		}
 	}
+}
+
+// dropApplied acks and drops the items at or below W (applied already) and a
+// sequence delivered twice, and returns the rest.
+func (w *worker) dropApplied(items []item) []item {
+	keep := items[:0]
+	var dups []jetstream.Msg
+	var prev uint64
+	for _, it := range items {
+		if it.seq <= w.wm || it.seq == prev {
+			dups = append(dups, it.m)
+			continue
+		}
+		prev = it.seq
+		keep = append(keep, it)
+	}
+	if len(dups) > 0 {
+		w.stats.Duplicates.Add(int64(len(dups)))
+		w.ack(dups)
+	}
+	return keep
+}
+
+// noRun handles items of which none follows W. The message after W is
+// elsewhere: in the batch the reader fetched meanwhile, or most often with
+// another instance that is applying it right now. noRun takes the reader's
+// batch, and waits a little (until *holdUntil) for W to move before giving these
+// back, so that instances relay in order instead of scattering the stream
+// between them. It reports whether items should be handled again (true), or were
+// nakked (false).
+func (w *worker) noRun(ctx context.Context, items *[]item, holdUntil *time.Time) bool {
+	if w.takeReady(items) {
+		return true
+	}
+	// Another instance pulls from this consumer: JetStream deals the messages out
+	// one by one among outstanding pull requests, so prefetching would only
+	// scatter the stream further.
+	w.shared, w.streak = time.Now().Add(sharedFor), 0
+	if holdUntil.IsZero() {
+		*holdUntil = time.Now().Add(w.hold())
+	}
+	if w.waitWatermark(ctx, *holdUntil, items) {
+		return true
+	}
+	in := *items
+	w.stats.OutOfOrder.Add(int64(len(in)))
+	w.log.Debug("no message follows the watermark; nakked the batch", "watermark", w.wm,
+		"first", in[0].seq, "last", in[len(in)-1].seq, "messages", len(in))
+	w.nak(in, nakDelay)
+	w.paused(in)
+	// Let the nakked messages become due before the next fetch: JetStream
+	// redelivers them ahead of new messages, so the next batch starts where these
+	// did instead of further on (which would not follow W either, and cost
+	// another hold each time).
+	retry.Sleep(ctx, nakDelay)
+	return false
 }
 
 // hold is the longest handle waits, in all, for W to reach its messages.
