@@ -215,13 +215,19 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}()
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampling := make(chan struct{})
+	repairing := make(chan struct{})
 	go func() {
 		defer close(sampling)
 		r.sample(sctx)
 	}()
+	go func() {
+		defer close(repairing)
+		r.repair(sctx)
+	}()
 	defer func() {
 		stopSampling()
 		<-sampling
+		<-repairing
 		rep.Counters = r.totals()
 	}()
 	p1, p2 := Phases(cfg)
@@ -355,9 +361,34 @@ func (r *runner) do(ctx context.Context, a Action) error {
 		r.rep.BrokerRestarts = append(r.rep.BrokerRestarts, r.b.restarts[len(r.b.restarts)-1])
 		r.say("%s is healthy again after %s", a.Target, time.Since(t).Round(100*time.Millisecond))
 		return nil
+	case KindCrash:
+		r.brokerMu.Lock()
+		defer r.brokerMu.Unlock()
+		r.say("%s ...", a)
+		t := time.Now()
+		what, err := r.crash(ctx, func() { r.killServices(a.Delay, "bridge", "aggregate") })
+		if err != nil {
+			return fmt.Errorf("crash: %w", err)
+		}
+		r.rep.BrokerRestarts = append(r.rep.BrokerRestarts, what)
+		r.say("%s; NATS and Redis healthy again after %s", what, time.Since(t).Round(100*time.Millisecond))
+		return nil
 	default:
 		return r.second(ctx, a)
 	}
+}
+
+// killServices kills the named services at once; each is restarted after delay.
+func (r *runner) killServices(delay time.Duration, names ...string) {
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.services[name].killNow(delay)
+		}()
+	}
+	wg.Wait()
 }
 
 // second runs a second bridge or aggregate beside the first for a.Delay.

@@ -59,7 +59,7 @@ func TestScheduleContents(t *testing.T) {
 		want := map[string]int{
 			"kill ingest": cfg.Kills, "kill bridge": cfg.Kills, "kill aggregate": cfg.Kills,
 			"restart kafka": 1, "restart nats": 1, "restart redis": 1, "restart redis hard": 1, "restart redis hard aof": 1,
-			"second bridge": 1, "second aggregate": 1,
+			"second bridge": 1, "second aggregate": 1, "crash nats+redis": 1,
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("schedule has %v, want %v", got, want)
@@ -213,7 +213,19 @@ func TestChaosSmall(t *testing.T) {
 			t.Errorf("%s killed %d times, want %d", name, rep.Kills[name], cfg.Kills)
 		}
 	}
-	if len(rep.BrokerRestarts) != 5 || len(rep.Seconds) != 2 {
-		t.Errorf("broker restarts %v, second instances %d; want 5 and 2", rep.BrokerRestarts, len(rep.Seconds))
+	if len(rep.BrokerRestarts) != 6 || len(rep.Seconds) != 2 {
+		t.Errorf("broker restarts %v, second instances %d; want 6 and 2", rep.BrokerRestarts, len(rep.Seconds))
+	}
+	crashed := false
+	for _, b := range rep.BrokerRestarts {
+		crashed = crashed || strings.HasPrefix(b, "crash: ")
+	}
+	if !crashed {
+		t.Errorf("no crash among the broker faults %v", rep.BrokerRestarts)
+	}
+	for _, p := range rep.Repairs {
+		if p.Resumed == "" || p.Rebuilt == "" {
+			t.Errorf("the aggregate stopped counting and was not repaired: %s", p)
+		}
 	}
 }

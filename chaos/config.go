@@ -49,8 +49,19 @@ type Config struct {
 	// BrokerRestarts enables the broker faults: Kafka and NATS restarted cleanly;
 	// Redis restarted cleanly once, killed with SIGKILL once, and killed once more
 	// with the last second of its AOF dropped, as a machine crash would lose it
-	// with appendfsync everysec (default true).
+	// with appendfsync everysec; and the crash (see crash.go): NATS, Redis, bridge
+	// and aggregate killed at once, JetStream's last CrashLoss and Redis's last
+	// second dropped (default true).
 	BrokerRestarts bool
+	// CrashLoss is how much of JetStream's last writes the crash fault drops: the
+	// store goes back to its state this long before the crash (default 3s, more
+	// than Redis's second of AOF, so that the aggregate's watermark is most often
+	// left above the stream's end).
+	CrashLoss time.Duration
+	// NATSSyncInterval is nats-server's JetStream sync_interval: "always" (default,
+	// as scripts/stack.sh) or a duration. The crash fault drops JetStream's tail
+	// whatever it is, as an OS crash would with nats-server's default of 2m.
+	NATSSyncInterval string
 	// Seconds enables the second bridge and the second aggregate (default true).
 	Seconds bool
 	// SecondFor is how long the second bridge and the second aggregate run (default 20s).
@@ -73,18 +84,20 @@ type Config struct {
 // generated events at 500/s, 10 kills of each process and every broker fault.
 func DefaultConfig() Config {
 	return Config{
-		BasePort:        21000,
-		Seed:            time.Now().UnixNano() % 1_000_000_000,
-		Speed:           1,
-		GenCount:        100_000,
-		GenRate:         500,
-		Kills:           10,
-		MaxRestartDelay: 2 * time.Second,
-		BrokerRestarts:  true,
-		Seconds:         true,
-		SecondFor:       20 * time.Second,
-		DrainTimeout:    3 * time.Minute,
-		Hash:            wire.DefaultHash,
+		BasePort:         21000,
+		Seed:             time.Now().UnixNano() % 1_000_000_000,
+		Speed:            1,
+		GenCount:         100_000,
+		GenRate:          500,
+		Kills:            10,
+		MaxRestartDelay:  2 * time.Second,
+		BrokerRestarts:   true,
+		Seconds:          true,
+		SecondFor:        20 * time.Second,
+		CrashLoss:        3 * time.Second,
+		NATSSyncInterval: "always",
+		DrainTimeout:     3 * time.Minute,
+		Hash:             wire.DefaultHash,
 	}
 }
 
@@ -114,7 +127,9 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Float64(&c.GenRate, "gen-rate", "WIKIFLOW_CHAOS_GEN_RATE", c.GenRate, "generated events per second")
 	f.Int(&c.Kills, "kills", "WIKIFLOW_CHAOS_KILLS", c.Kills, "SIGKILLs of each of ingest, bridge and aggregate")
 	f.Duration(&c.MaxRestartDelay, "max-restart-delay", "WIKIFLOW_CHAOS_MAX_RESTART_DELAY", c.MaxRestartDelay, "largest random delay before a killed process is restarted")
-	f.Bool(&c.BrokerRestarts, "broker-restarts", "WIKIFLOW_CHAOS_BROKER_RESTARTS", c.BrokerRestarts, "restart Kafka, NATS and Redis (Redis also with SIGKILL, once losing its last second of AOF)")
+	f.Bool(&c.BrokerRestarts, "broker-restarts", "WIKIFLOW_CHAOS_BROKER_RESTARTS", c.BrokerRestarts, "restart Kafka, NATS and Redis (Redis also with SIGKILL, once losing its last second of AOF), and crash NATS and Redis together losing their tails")
+	f.Duration(&c.CrashLoss, "crash-loss", "WIKIFLOW_CHAOS_CRASH_LOSS", c.CrashLoss, "how much of JetStream's last writes the crash drops")
+	f.String(&c.NATSSyncInterval, "nats-sync-interval", "WIKIFLOW_CHAOS_NATS_SYNC_INTERVAL", c.NATSSyncInterval, "nats-server's JetStream sync_interval: always or a duration")
 	f.Bool(&c.Seconds, "seconds", "WIKIFLOW_CHAOS_SECONDS", c.Seconds, "run a second bridge and a second aggregate for a while")
 	f.Duration(&c.SecondFor, "second-for", "WIKIFLOW_CHAOS_SECOND_FOR", c.SecondFor, "how long the second bridge and aggregate run")
 	f.Duration(&c.DrainTimeout, "drain-timeout", "WIKIFLOW_CHAOS_DRAIN_TIMEOUT", c.DrainTimeout, "longest wait for the pipeline to drain after the faults")
@@ -147,6 +162,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRestartDelay < 0 || c.SecondFor < 0 {
 		errs = append(errs, errors.New("max-restart-delay and second-for must not be negative"))
+	}
+	if c.CrashLoss < time.Second {
+		errs = append(errs, fmt.Errorf("crash-loss: must be at least 1s (Redis loses one second), got %v", c.CrashLoss))
+	}
+	if _, err := time.ParseDuration(c.NATSSyncInterval); err != nil && c.NATSSyncInterval != "always" {
+		errs = append(errs, fmt.Errorf("nats-sync-interval: %q is neither always nor a duration", c.NATSSyncInterval))
 	}
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("drain-timeout: must be positive, got %v", c.DrainTimeout))

@@ -14,8 +14,13 @@
 // and Redis (Redis stopped cleanly once, killed with SIGKILL once, and killed once
 // more with the last second of its AOF cut off, as a machine crash would lose it
 // with appendfsync everysec, so that the aggregate finds its watermark behind the
-// consumer's ack floor), and a second bridge and a second aggregate on the same
-// consumer for a while. Then it lets the pipeline drain (the recording is all in Kafka, the
+// consumer's ack floor), a crash of the machine of NATS, Redis, bridge and
+// aggregate (all four killed at once; JetStream's store put back to its state a
+// few seconds earlier and Redis's last second of AOF cut, as an OS crash loses
+// what was not synced; when the aggregate then stops counting because its
+// watermark is above what the stream kept, the run runs `wikiflow rebuild
+// --force` as the aggregate's log says, until counting resumes), and a second
+// bridge and a second aggregate on the same consumer for a while. Then it lets the pipeline drain (the recording is all in Kafka, the
 // generator finished, the bridge's Kafka lag is 0, the aggregate's watermark equals
 // the stream's last sequence) and compares Redis's domain -> count hash with the
 // ground truth: the generator's truth file plus the recording's per-domain counts,

@@ -75,6 +75,9 @@ type Report struct {
 	BrokerRestarts []string `json:"broker_restarts"`
 	// Seconds are the second bridge and aggregate.
 	Seconds []Second `json:"seconds"`
+	// Repairs are the times the aggregate stopped counting after the stream lost
+	// messages it had counted, and the rebuilds that followed.
+	Repairs []Repair `json:"repairs,omitempty"`
 	// DeadLetters is the number of records in the dead-letter topic.
 	DeadLetters int64 `json:"dead_letters"`
 	// KafkaRecords is the number of records in the events topic (duplicates included).
@@ -152,6 +155,9 @@ func (r Report) Summary() string {
 	for _, s := range r.Seconds {
 		fmt.Fprintf(&b, "second %s: %s\n", s.Name, s.Outcome)
 	}
+	for _, p := range r.Repairs {
+		fmt.Fprintf(&b, "stream tail lost: %s\n", p)
+	}
 	for name, exits := range r.SelfExits {
 		fmt.Fprintf(&b, "%s exited by itself %d times\n", name, len(exits))
 	}
@@ -217,6 +223,13 @@ func (r Report) Markdown() string {
 	fmt.Fprintf(&b, "\n## Second instances\n\n")
 	for _, s := range r.Seconds {
 		fmt.Fprintf(&b, "- second %s: %s\n", s.Name, s.Outcome)
+	}
+	fmt.Fprintf(&b, "\n## Stream tail lost\n\n")
+	if len(r.Repairs) == 0 {
+		fmt.Fprintf(&b, "The aggregate never stopped counting: no crash left its watermark above what the stream kept.\n")
+	}
+	for _, p := range r.Repairs {
+		fmt.Fprintf(&b, "- %s\n", p)
 	}
 	if len(r.Counters) > 0 {
 		fmt.Fprintf(&b, "\n## Counters of the processes\n\nSummed over every lifetime of each process, sampled every second from its `/metrics`\n(what a process counted in its last second before a SIGKILL is missing).\n\n")

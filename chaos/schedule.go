@@ -17,6 +17,10 @@ const (
 	KindRestart = "restart"
 	// KindSecond runs a second bridge or aggregate for Delay.
 	KindSecond = "second"
+	// KindCrash crashes the machine of NATS, Redis, bridge and aggregate: all
+	// killed at once, each broker losing the tail of its files (see crash.go);
+	// bridge and aggregate are restarted after Delay.
+	KindCrash = "crash"
 )
 
 // Action is one fault of the schedule.
@@ -25,7 +29,8 @@ type Action struct {
 	At time.Duration `json:"at"`
 	// Kind is KindKill, KindRestart or KindSecond.
 	Kind string `json:"kind"`
-	// Target is ingest, bridge, aggregate, kafka, nats or redis.
+	// Target is ingest, bridge, aggregate, kafka, nats, redis, or nats+redis for
+	// a crash.
 	Target string `json:"target"`
 	// Hard is true for a broker killed with SIGKILL.
 	Hard bool `json:"hard,omitempty"`
@@ -49,6 +54,9 @@ func (a Action) String() string {
 			return fmt.Sprintf("SIGKILL %s, restart", a.Target)
 		}
 		return fmt.Sprintf("restart %s cleanly (SIGTERM)", a.Target)
+	case KindCrash:
+		return fmt.Sprintf("crash: SIGKILL nats, redis, bridge and aggregate; drop JetStream's and Redis's unsynced tails; restart (bridge and aggregate after %s)",
+			a.Delay.Round(time.Millisecond))
 	default:
 		return fmt.Sprintf("second %s for %s", a.Target, a.Delay.Round(time.Millisecond))
 	}
@@ -113,6 +121,8 @@ func Schedule(cfg Config) []Action {
 			Action{At: between(window/10, window*9/10), Kind: KindRestart, Target: "redis", Hard: true},
 			Action{At: between(window/10, window*9/10), Kind: KindRestart, Target: "redis"},
 			Action{At: between(window/10, window*9/10), Kind: KindRestart, Target: "redis", Hard: true, LoseAOF: true},
+			// While events flow, so that the stream's lost tail holds counted events.
+			Action{At: between(window*3/10, window*8/10), Kind: KindCrash, Target: "nats+redis", Delay: delay()},
 		)
 	}
 	if cfg.Seconds {
