@@ -43,31 +43,44 @@ var readMetrics = map[string]map[string]string{
 
 // TestStageMetricsPassPromtool runs each stage and feeds its real GET /metrics
 // page to Prometheus's promtool, which must report no problem; the metrics other
-// code reads must be there with the right type.
+// code reads must be there with the right type. The API's page, which appends
+// the stages' pages to its own, must pass too.
 func TestStageMetricsPassPromtool(t *testing.T) {
 	promtooltest.Path(t)
+	var pages []string
 	for stage, want := range readMetrics {
-		t.Run(stage, func(t *testing.T) {
-			r := startCommand(t, []string{stage}, unreachable, true)
-			code, page := r.get(t, "/metrics")
-			if code != http.StatusOK {
-				t.Fatalf("/metrics: %d", code)
+		r := startCommand(t, []string{stage}, unreachable, true)
+		pages = append(pages, "http://"+r.addr+"/metrics")
+		types := checkMetricsPage(t, stage, r)
+		for name, typ := range want {
+			if types[name] != typ {
+				t.Errorf("%s: type %q, want %q", name, types[name], typ)
 			}
-			promtooltest.Check(t, stage+" /metrics", page)
-			types := map[string]string{}
-			for _, line := range strings.Split(string(page), "\n") {
-				if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
-					types[f[2]] = f[3]
-				}
-			}
-			for name, typ := range want {
-				if types[name] != typ {
-					t.Errorf("%s: type %q, want %q", name, types[name], typ)
-				}
-			}
-			if err := r.stop(); err != nil {
-				t.Errorf("%s: %v", stage, err)
-			}
-		})
+		}
 	}
+	env := merge(unreachable, map[string]string{"WIKIFLOW_API_ADDR": freeAddr(t), "WIKIFLOW_STAGE_METRICS": strings.Join(pages, ",")})
+	api := startServing(t, []string{"api"}, env, env["WIKIFLOW_API_ADDR"])
+	api.get(t, "/stats")
+	types := checkMetricsPage(t, "api", api)
+	if types["wikiflow_stage_up"] != "gauge" || types["wikiflow_ingest_published_total"] != "counter" {
+		t.Errorf("the API's page lacks the stages' metrics: %v", types)
+	}
+}
+
+// checkMetricsPage fetches the command's /metrics, checks it with promtool and
+// returns the TYPE of each metric family.
+func checkMetricsPage(t *testing.T, name string, r *running) map[string]string {
+	t.Helper()
+	code, page := r.get(t, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("%s /metrics: %d", name, code)
+	}
+	promtooltest.Check(t, name+" /metrics", page)
+	types := map[string]string{}
+	for _, line := range strings.Split(string(page), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
+			types[f[2]] = f[3]
+		}
+	}
+	return types
 }
