@@ -1,8 +1,10 @@
 // Package replay reads wikiflow's history back from the JetStream log: selected by
-// time, stream sequence, wiki, type and bot flag, written as NDJSON (the raw
-// events, pipeable into jq), a readable table, or SSE frames laid out like
-// Wikimedia's so that any EventStreams client can consume a replay. With Follow it
-// goes on with live events after the history.
+// time, stream sequence, wiki, type and bot flag, written as NDJSON (one event
+// per line, pipeable into jq), a readable table, or SSE frames laid out like
+// Wikimedia's so that any EventStreams client can consume a replay. NDJSON lines
+// and SSE data are the logged bytes, compacted onto one line when the feed had
+// split an event over several. With Follow it goes on with live events after the
+// history.
 //
 // Times (--since, --until) select by the time an event entered the log, which for
 // a live feed is within seconds of its meta.dt.
@@ -81,7 +83,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.List(&c.Wikis, "wiki", "", "", "only these wikis, e.g. enwiki,dewiki")
 	f.List(&c.Types, "type", "", "", "only these types: edit, new, log, categorize")
 	f.String(&c.Bot, "bot", "", "", "only bot (true) or human (false) events")
-	f.String(&c.Format, "format", "WIKIFLOW_REPLAY_FORMAT", FormatNDJSON, "output: ndjson (raw events, one per line), table, or sse (Wikimedia EventStreams frames)")
+	f.String(&c.Format, "format", "WIKIFLOW_REPLAY_FORMAT", FormatNDJSON, "output: ndjson (one event per line, as logged, compacted when it spans lines), table, or sse (Wikimedia EventStreams frames)")
 	f.Bool(&c.Follow, "follow", "", false, "after the history, go on with live events until interrupted")
 	f.Int(&c.Limit, "limit", "", 0, "stop after this many events (0 = no limit)")
 }
@@ -322,8 +324,11 @@ func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (S
 			ev, perr := event.Parse(msg.Data())
 			if perr != nil || (wantBot != "" && strconv.FormatBool(ev.Bot) != wantBot) {
 				sum.Skipped++
+			} else if err := w.write(seq, msg.Data(), &ev); errors.Is(err, errNotJSON) {
+				sum.Skipped++
+				r.log.Warn("skipping a logged event that is not valid JSON on one line", "seq", seq, "id", ev.ID, "err", err)
 			} else {
-				if err := w.write(seq, msg.Data(), &ev); err != nil {
+				if err != nil {
 					return sum, fmt.Errorf("write output: %w", err)
 				}
 				if sum.Events == 0 {
@@ -395,6 +400,7 @@ type writer struct {
 	format string
 	stream string
 	buf    bytes.Buffer
+	line   []byte // scratch for the events compactLine rewrites
 }
 
 func newWriter(out io.Writer, format, stream string) *writer {
@@ -419,14 +425,25 @@ func SSEID(stream string, seq uint64) string {
 	return `[{"topic":"wikiflow.` + stream + `","partition":0,"offset":` + strconv.FormatUint(seq, 10) + `}]`
 }
 
+// write writes one event. NDJSON lines and SSE data hold the event as one
+// JSON text without line breaks: the logged bytes as they are, or compacted
+// (compactLine) when they hold a control character. An event that cannot be
+// put on one line is not written and the error wraps errNotJSON.
 func (w *writer) write(seq uint64, raw []byte, ev *event.Event) error {
+	if w.format != FormatTable && hasControl(raw) {
+		line, err := compactLine(w.line[:0], raw)
+		if err != nil {
+			return err
+		}
+		w.line, raw = line, line
+	}
 	switch w.format {
 	case FormatSSE:
 		w.buf.Reset()
 		w.buf.WriteString("event: message\nid: ")
 		w.buf.WriteString(SSEID(w.stream, seq))
 		w.buf.WriteString("\ndata: ")
-		w.buf.Write(bytes.TrimRight(raw, "\r\n"))
+		w.buf.Write(raw)
 		w.buf.WriteString("\n\n")
 		_, err := w.bw.Write(w.buf.Bytes())
 		return err
@@ -443,7 +460,7 @@ func (w *writer) write(seq uint64, raw []byte, ev *event.Event) error {
 			ev.Time.Format("2006-01-02 15:04:05"), clip(ev.Wiki, 16), clip(ev.Type, 10), bot, delta, clip(ev.User, 24), clip(ev.Title, 80))
 		return err
 	default:
-		if _, err := w.bw.Write(bytes.TrimRight(raw, "\r\n")); err != nil {
+		if _, err := w.bw.Write(raw); err != nil {
 			return err
 		}
 		return w.bw.WriteByte('\n')

@@ -29,6 +29,17 @@ type stored struct {
 // fill publishes the recording into a fresh stream and returns what was stored.
 func fill(t *testing.T) (*nats.Conn, []stored) {
 	t.Helper()
+	var raws [][]byte
+	for _, rec := range recording.Events() {
+		raws = append(raws, rec.Data)
+	}
+	return fillWith(t, raws)
+}
+
+// fillWith publishes raws, as the log would hold them, into a fresh stream and
+// returns what was stored.
+func fillWith(t *testing.T, raws [][]byte) (*nats.Conn, []stored) {
+	t.Helper()
 	url, _ := testenv.NATS(t)
 	nc := testenv.Connect(t, url)
 	js, err := jetstream.New(nc)
@@ -40,19 +51,19 @@ func fill(t *testing.T) (*nats.Conn, []stored) {
 		t.Fatal(err)
 	}
 	var out []stored
-	for _, rec := range recording.Events() {
-		ev, err := event.Parse(rec.Data)
+	for _, raw := range raws {
+		ev, err := event.Parse(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
-		m.Data = rec.Data
+		m.Data = raw
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
 		ack, err := js.PublishMsg(ctx, m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, stored{seq: ack.Sequence, ev: ev, raw: rec.Data})
+		out = append(out, stored{seq: ack.Sequence, ev: ev, raw: raw})
 	}
 	return nc, out
 }
