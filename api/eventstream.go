@@ -35,7 +35,11 @@ const (
 // Settings of the per-client consumers.
 const (
 	// eventPullBatch bounds the messages a consumer fetches ahead of its client.
-	eventPullBatch = 64
+	eventPullBatch = 32
+	// flushGap is the shortest time between two writes to one client: events
+	// that come closer together go out in one write (one system call instead of
+	// one per event), at the price of at most this much delay.
+	flushGap = 50 * time.Millisecond
 	// eventConsumerIdle is how long the server keeps the consumer of a client that
 	// vanished without its clean-up (an API killed).
 	eventConsumerIdle = time.Minute
@@ -182,6 +186,11 @@ func (s *Server) handleEventStream(c *fiber.Ctx) error {
 		h.release()
 		var ae *apiError
 		if errors.As(err, &ae) {
+			if ae.Code == codeTooManyClients {
+				h.stats.Rejected.Add(1)
+				h.warnLimited("event stream: the stream's consumer limit is reached: refusing clients", "stream", s.cfg.Events.Stream, "rejected_total", h.stats.Rejected.Load())
+				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterFull))
+			}
 			return sendEventError(c, ae)
 		}
 		h.stats.Unavailable.Add(1)
@@ -228,6 +237,10 @@ func (h *eventHub) open(req eventRequest, conn net.Conn, remote string) (*eventC
 	occ.FilterSubjects = req.filter.subjects()
 	occ.InactiveThreshold = eventConsumerIdle
 	cons, err := st.OrderedConsumer(ctx, occ)
+	if errors.Is(err, jetstream.ErrMaximumConsumersLimit) {
+		return nil, &apiError{Status: fiber.StatusServiceUnavailable, Code: codeTooManyClients, cause: err,
+			Message: "stream " + h.cfg.Events.Stream + " has as many consumers as nats-server allows (1000 per stream unless the stream's max_consumers or jetstream.limits.default_max_consumers raise it); retry later"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create consumer: %w", err)
 	}

@@ -50,22 +50,56 @@ func (cl *eventClient) serve(w *bufio.Writer) {
 		deleteConsumer(cl.st, cl.cons)
 		cl.hub.release()
 	}()
+	if cl.conn != nil {
+		go cl.watch()
+	}
 	if _, err := w.WriteString(":ok\n\n"); err != nil || w.Flush() != nil {
 		return
 	}
 	cl.write(w)
 }
 
-// write sends what the queue holds as it comes, a heartbeat comment after each
-// Config.EventsHeartbeat without anything to send, and the queue's failure as
-// the last event.
+// watch ends the stream as soon as the client closes its connection, rather
+// than at the next failed write (up to three heartbeats later, through the
+// response's body pipe). Nothing else reads the connection during the stream,
+// and the response closes it (Connection: close), which ends watch too.
+func (cl *eventClient) watch() {
+	var b [1]byte
+	for {
+		_, err := cl.conn.Read(b[:])
+		if err == nil {
+			continue // a client may not send more; what it sends is ignored
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && cl.ctx.Err() == nil {
+			// The server's read deadline for the request is still set.
+			if cl.conn.SetReadDeadline(time.Time{}) == nil {
+				continue
+			}
+		}
+		cl.cancel()
+		return
+	}
+}
+
+// write sends what the queue holds as it comes (at most one write per
+// flushGap unless the queue fills), a heartbeat comment after each Config.Events.Heartbeat without
+// anything to send, and the queue's failure as the last event.
 func (cl *eventClient) write(w *bufio.Writer) {
 	beat := time.NewTimer(cl.hub.cfg.Events.Heartbeat)
 	defer beat.Stop()
 	var spare []byte
+	var flushed time.Time
 	for {
 		select {
 		case <-cl.queue.ready:
+			if n, failed := cl.queue.pending(); n == 0 && !failed {
+				continue // a token left from frames already taken
+			}
+			if !cl.gather(flushed) {
+				return
+			}
+			flushed = time.Now()
 			frames, n, failed := cl.queue.take(spare)
 			if writePieces(w, frames) != nil {
 				return
@@ -83,12 +117,35 @@ func (cl *eventClient) write(w *bufio.Writer) {
 			}
 		case <-cl.hub.done:
 			return
+		case <-cl.ctx.Done():
+			return
 		}
 		if w.Flush() != nil {
 			return
 		}
 		beat.Reset(cl.hub.cfg.Events.Heartbeat)
 	}
+}
+
+// gather lets events gather in the queue until flushGap has passed since the
+// last write or the queue is half full (a client catching up is not slowed
+// down). It reports false when the stream ends meanwhile.
+func (cl *eventClient) gather(last time.Time) bool {
+	wait := flushGap - time.Since(last)
+	if n, failed := cl.queue.pending(); wait <= 0 || failed || n >= cl.queue.limit/2 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-cl.queue.half:
+	case <-cl.hub.done:
+		return false
+	case <-cl.ctx.Done():
+		return false
+	}
+	return true
 }
 
 // produce queues the matching events until the client's context ends, the

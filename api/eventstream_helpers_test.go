@@ -43,6 +43,12 @@ type eventEnv struct {
 // and a running API whose events configuration mod may change.
 func newEventEnv(t *testing.T, mod func(*EventsConfig)) *eventEnv {
 	t.Helper()
+	return newEventEnvStream(t, nil, mod)
+}
+
+// newEventEnvStream is newEventEnv with a change to the stream's configuration.
+func newEventEnvStream(t *testing.T, smod func(*jetstream.StreamConfig), mod func(*EventsConfig)) *eventEnv {
+	t.Helper()
 	url, _ := testenv.NATS(t)
 	js, err := jetstream.New(testenv.Connect(t, url))
 	if err != nil {
@@ -50,10 +56,14 @@ func newEventEnv(t *testing.T, mod func(*EventsConfig)) *eventEnv {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name: wire.DefaultStream, Subjects: []string{wire.SubjectAll}, Storage: jetstream.FileStorage,
 		DenyDelete: true, DenyPurge: true, Duplicates: time.Hour,
-	}); err != nil {
+	}
+	if smod != nil {
+		smod(&sc)
+	}
+	if _, err := js.CreateStream(ctx, sc); err != nil {
 		t.Fatal(err)
 	}
 	env := &eventEnv{js: js, log: &syncBuffer{}}

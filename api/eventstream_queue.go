@@ -13,6 +13,9 @@ import (
 // between the stream writer and the connection holds at most a few of them.
 const writePiece = 16 << 10
 
+// keepSpare is the largest buffer a client keeps between writes.
+const keepSpare = 16 << 10
+
 // errSlowClient ends a producer whose client did not make room in time.
 var errSlowClient = errors.New("client too slow")
 
@@ -26,6 +29,7 @@ var errQueueClosed = errors.New("stream ended")
 type sendQueue struct {
 	limit int
 	ready chan struct{} // a token: frames or a failure are waiting
+	half  chan struct{} // a token: the frames fill half the buffer, or a failure waits
 	room  chan struct{} // a token: the writer took the frames
 
 	mu     sync.Mutex
@@ -35,7 +39,7 @@ type sendQueue struct {
 }
 
 func newSendQueue(limit int) *sendQueue {
-	return &sendQueue{limit: limit, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	return &sendQueue{limit: limit, ready: make(chan struct{}, 1), half: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 }
 
 func signal(ch chan struct{}) {
@@ -59,8 +63,12 @@ func (q *sendQueue) push(frame []byte, stall time.Duration, done <-chan struct{}
 		if len(q.buf) == 0 || len(q.buf)+len(frame) <= q.limit {
 			q.buf = append(q.buf, frame...)
 			q.frames++
+			half := len(q.buf) >= q.limit/2
 			q.mu.Unlock()
 			signal(q.ready)
+			if half {
+				signal(q.half)
+			}
 			return nil
 		}
 		q.mu.Unlock()
@@ -79,11 +87,18 @@ func (q *sendQueue) push(frame []byte, stall time.Duration, done <-chan struct{}
 	}
 }
 
+// pending returns the bytes waiting, and whether the stream failed.
+func (q *sendQueue) pending() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.buf), q.failed != nil
+}
+
 // take returns the waiting frames, their number and the failure, if any, and
 // keeps spare (emptied) as the next buffer.
 func (q *sendQueue) take(spare []byte) (frames []byte, n int, failed *apiError) {
-	if cap(spare) > 4*q.limit {
-		spare = nil // do not keep the room an oversized event needed
+	if cap(spare) > keepSpare {
+		spare = nil // do not keep the room a burst needed: idle clients stay small
 	}
 	q.mu.Lock()
 	frames, n, failed = q.buf, q.frames, q.failed
@@ -103,6 +118,7 @@ func (q *sendQueue) fail(e *apiError) {
 	}
 	q.mu.Unlock()
 	signal(q.ready)
+	signal(q.half)
 }
 
 // appendMessage appends the frame of the event at seq, laid out like
@@ -113,7 +129,7 @@ func (q *sendQueue) fail(e *apiError) {
 func appendMessage(b []byte, stream string, seq uint64, data []byte) ([]byte, bool) {
 	b = append(b, "event: message\nid: "...)
 	b = appendEventID(b, stream, seq)
-	if !bytes.ContainsAny(data, "\r\n") {
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
 		b = append(b, "\ndata: "...)
 		b = append(b, data...)
 		return append(b, "\n\n"...), false

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestEventStreamLayout checks the bytes on the wire: the ":ok" opening, frames
@@ -182,10 +184,7 @@ func evError(t *testing.T, req *http.Request) (int, evErrorBody) {
 // TestEventStreamConnectionLimit checks the 503 beyond the limit, its counter,
 // and that a slot is freed when a client leaves.
 func TestEventStreamConnectionLimit(t *testing.T) {
-	env := newEventEnv(t, func(c *EventsConfig) {
-		c.MaxClients = 2
-		c.Heartbeat = 100 * time.Millisecond // how the server notices a client that left
-	})
+	env := newEventEnv(t, func(c *EventsConfig) { c.MaxClients = 2 })
 	url := env.base + eventStreamRoute
 	var open []*http.Response
 	for i := 0; i < 2; i++ {
@@ -208,8 +207,9 @@ func TestEventStreamConnectionLimit(t *testing.T) {
 	if !strings.Contains(env.log.String(), "connection limit") {
 		t.Errorf("no log line about the limit:\n%s", env.log.String())
 	}
+	// Freed when the client closes its connection, not at the next heartbeat (15 s).
 	open[0].Body.Close()
-	evWait(t, 10*time.Second, "the slot to be freed", func() bool { return env.srv.EventStats().Clients.Load() == 1 })
+	evWait(t, 3*time.Second, "the slot to be freed", func() bool { return env.srv.EventStats().Clients.Load() == 1 })
 	resp, _ := openEvents(t, url)
 	if resp.StatusCode != 200 {
 		t.Fatalf("after a client left: %d", resp.StatusCode)
@@ -217,5 +217,23 @@ func TestEventStreamConnectionLimit(t *testing.T) {
 	_, metrics := fetch(t, env.base+"/metrics")
 	if !strings.Contains(string(metrics), "wikiflow_api_events_rejected") || !strings.Contains(string(metrics), "wikiflow_api_events_clients 2") {
 		t.Errorf("/metrics lacks the event stream's gauges:\n%s", metrics)
+	}
+}
+
+// TestEventStreamConsumerLimit checks the answer when nats-server refuses one
+// more consumer on the stream (its own limit, 1000 per stream by default).
+func TestEventStreamConsumerLimit(t *testing.T) {
+	env := newEventEnvStream(t, func(sc *jetstream.StreamConfig) { sc.MaxConsumers = 1 }, nil)
+	resp, _ := openEvents(t, env.base+eventStreamRoute)
+	if resp.StatusCode != 200 {
+		t.Fatalf("first client: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, env.base+eventStreamRoute, nil)
+	status, e := evError(t, req)
+	if status != 503 || e.Code != codeTooManyClients || !strings.Contains(e.Message, "nats-server") {
+		t.Fatalf("second client: %d %+v, want 503 too_many_clients naming the nats-server limit", status, e)
+	}
+	if st := env.srv.EventStats(); st.Rejected.Load() != 1 || st.Clients.Load() != 1 {
+		t.Errorf("rejected %d, clients %d; want 1 and 1", st.Rejected.Load(), st.Clients.Load())
 	}
 }

@@ -429,7 +429,10 @@ start_nats() {
 		die "nats: STACK_NATS_SYNC_INTERVAL=$NATS_SYNC_INTERVAL is neither always nor a duration such as 1s"
 	# JetStream acknowledges a write before it is on disk; sync_interval bounds what
 	# an OS crash or power loss can take back (the command line has no flag for it).
-	printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: "%s"\n}\n' "$DATA_DIR/nats" "$NATS_SYNC_INTERVAL" >"$RUN_DIR/nats.conf"
+	# default_max_consumers: each /v2/stream/recentchange client of the api has its
+	# own consumer (up to --events-max-clients, 1000), beside the aggregate's and
+	# replays'; nats-server allows 1000 per stream unless told otherwise.
+	printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: "%s"\n  limits { default_max_consumers: 2000 }\n}\n' "$DATA_DIR/nats" "$NATS_SYNC_INTERVAL" >"$RUN_DIR/nats.conf"
 	launch nats "$BIN_DIR/nats-server" -n wikiflow -a 127.0.0.1 -p "$NATS_PORT" \
 		-m "$NATS_MONITOR_PORT" -c "$RUN_DIR/nats.conf"
 }
