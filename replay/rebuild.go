@@ -516,7 +516,7 @@ func checkPending(ctx context.Context, cr *consumerRun, at, target uint64) error
 // them with the rebuilt namespace. equal is false when the live watermarks moved
 // past the rebuilt ones (compare again after catching up).
 func (r *Rebuilder) compare(ctx context.Context, rc *redis.Client, store *projection.Store, live, ns string, runs []*consumerRun) (diffs []string, equal bool, err error) {
-	kinds := []projection.Kind{projection.KindCube, projection.KindNamespace, projection.KindEditor, projection.KindMinor, projection.KindBytes}
+	kinds := []projection.Kind{projection.KindCube, projection.KindNamespace, projection.KindEditor, projection.KindWho, projection.KindMinor, projection.KindBytes}
 	kl, kn := store.Keys(live), store.Keys(ns)
 	var wmCmd *redis.MapStringStringCmd
 	liveCmds := make([]*redis.MapStringStringCmd, len(kinds))

@@ -14,7 +14,7 @@ type Parts uint8
 
 const (
 	// Counts are the hash counters: the all-time bucket and the cube, namespace,
-	// editor, minor and bytes counters of the minute and hour buckets. Only a Delta
+	// editor, who, minor and bytes counters of the minute and hour buckets. Only a Delta
 	// that counts them moves the namespace's event count, as_of and first_seq.
 	Counts Parts = 1 << iota
 	// Detail are the per-page and per-editor sorted sets and the unique-editor
@@ -78,6 +78,7 @@ type bucket struct {
 	cube    map[cubeKey]int64
 	ns      map[int]int64
 	editor  map[string]int64
+	who     map[string]int64
 	minor   map[string]int64
 	bytes   map[string]bytesCount
 	domain  map[string]int64 // all-time bucket only
@@ -96,6 +97,7 @@ func (b *bucket) init() {
 	b.cube = map[cubeKey]int64{}
 	b.ns = map[int]int64{}
 	b.editor = map[string]int64{}
+	b.who = map[string]int64{}
 	b.minor = map[string]int64{}
 	b.bytes = map[string]bytesCount{}
 	b.domain = map[string]int64{}
@@ -108,6 +110,7 @@ func (b *bucket) reset() {
 	clear(b.cube)
 	clear(b.ns)
 	clear(b.editor)
+	clear(b.who)
 	clear(b.minor)
 	clear(b.bytes)
 	clear(b.domain)
@@ -121,6 +124,7 @@ func (b *bucket) addCounts(e *event.Event, kind string) {
 	b.cube[cubeKey{e.Domain, e.Wiki, e.Type, e.Bot}]++
 	b.ns[e.Namespace]++
 	b.editor[kind]++
+	b.who[WhoField(e.Bot, kind)]++
 	if e.Minor {
 		b.minor[e.Domain]++
 	}
@@ -298,6 +302,18 @@ func group(keys []string, args []any, key, op string, ttl int64, n int) ([]strin
 	return keys, append(args, len(keys), op, ttl, n)
 }
 
+// hashGroup appends the group of a hash's increments, when it has any.
+func hashGroup(keys []string, args []any, key, op string, ttl int64, m map[string]int64) ([]string, []any) {
+	if len(m) == 0 {
+		return keys, args
+	}
+	keys, args = group(keys, args, key, op, ttl, len(m))
+	for f, v := range m {
+		args = append(args, f, v)
+	}
+	return keys, args
+}
+
 func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kind) string, ttl, detailTTL int64, detail bool) ([]string, []any) {
 	if len(b.cube) > 0 {
 		keys, args = group(keys, args, name(KindCube), opHash, ttl, len(b.cube))
@@ -311,18 +327,9 @@ func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kin
 			args = append(args, strconv.Itoa(ns), v)
 		}
 	}
-	if len(b.editor) > 0 {
-		keys, args = group(keys, args, name(KindEditor), opHash, ttl, len(b.editor))
-		for f, v := range b.editor {
-			args = append(args, f, v)
-		}
-	}
-	if len(b.minor) > 0 {
-		keys, args = group(keys, args, name(KindMinor), opHash, ttl, len(b.minor))
-		for f, v := range b.minor {
-			args = append(args, f, v)
-		}
-	}
+	keys, args = hashGroup(keys, args, name(KindEditor), opHash, ttl, b.editor)
+	keys, args = hashGroup(keys, args, name(KindWho), opHash, ttl, b.who)
+	keys, args = hashGroup(keys, args, name(KindMinor), opHash, ttl, b.minor)
 	if len(b.bytes) > 0 {
 		n := 0
 		for _, c := range b.bytes {
@@ -344,13 +351,7 @@ func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kin
 		}
 	}
 	if !detail {
-		if len(b.domain) > 0 {
-			keys, args = group(keys, args, name(KindDomain), opDomain, 0, len(b.domain))
-			for f, v := range b.domain {
-				args = append(args, f, v)
-			}
-		}
-		return keys, args
+		return hashGroup(keys, args, name(KindDomain), opDomain, 0, b.domain)
 	}
 	keys, args = d.zgroups(keys, args, name(KindPages), detailTTL, b.pages)
 	keys, args = d.zgroups(keys, args, name(KindEditors), detailTTL, b.editors)

@@ -50,6 +50,10 @@ const (
 	KindNamespace Kind = "namespace"
 	// KindEditor is a hash editor kind (registered, anonymous, temporary) -> count.
 	KindEditor Kind = "editor"
+	// KindWho is a hash who made the change -> count: WhoBot for a bot's change,
+	// else the editor kind (registered, anonymous, temporary). Unlike KindEditor,
+	// its fields split bots from humans, and they add up to the cube's total.
+	KindWho Kind = "who"
 	// KindMinor is a hash domain -> count of minor edits.
 	KindMinor Kind = "minor"
 	// KindBytes is a hash "domain|added" / "domain|removed" -> bytes.
@@ -75,6 +79,18 @@ const (
 	MetaBuiltAt     = "built_ms"        // set by a rebuild when it completed
 	MetaStarted     = "started_ms"      // set by a rebuild when it claimed the namespace
 )
+
+// WhoBot is the KindWho field counting bots' changes.
+const WhoBot = "bot"
+
+// WhoField returns the KindWho field of a change: WhoBot when bot is set, else
+// editorKind (event.Event.EditorKind).
+func WhoField(bot bool, editorKind string) string {
+	if bot {
+		return WhoBot
+	}
+	return editorKind
+}
 
 // FieldSep separates the parts of composite hash fields and set members.
 const FieldSep = "|"

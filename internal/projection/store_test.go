@@ -82,6 +82,7 @@ func expect(k Keys, evs []event.Event) want {
 			h(b.name(KindCube), CubeField(e.Domain, e.Wiki, e.Type, e.Bot), 1, b.ttl)
 			h(b.name(KindNamespace), strconv.Itoa(e.Namespace), 1, b.ttl)
 			h(b.name(KindEditor), e.EditorKind(), 1, b.ttl)
+			h(b.name(KindWho), WhoField(e.Bot, e.EditorKind()), 1, b.ttl)
 			if e.Minor {
 				h(b.name(KindMinor), e.Domain, 1, b.ttl)
 			}
