@@ -277,6 +277,7 @@ func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (S
 		return sum, fmt.Errorf("replay consumer: %w", err)
 	}
 	defer removeConsumer(st, cons)
+	sweep := fetchSweeper{st: st, cons: cons}
 	// Without --follow, the replay ends at the log's last message as it was at start.
 	endSeq := r.cfg.EndSeq
 	if !r.cfg.Follow && (endSeq == 0 || endSeq > state.LastSeq) {
@@ -304,6 +305,7 @@ func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (S
 			}
 			return sum, fmt.Errorf("fetch: %w", err)
 		}
+		sweep.fetched()
 		done := false
 		got := 0
 		for msg := range batch.Messages() {
@@ -489,9 +491,34 @@ func clip(s string, n int) string {
 // does not linger in the stream's consumer list until the server's inactivity
 // timeout; a failure only leaves it to that timeout.
 func removeConsumer(st jetstream.Stream, c jetstream.Consumer) {
+	if info := c.CachedInfo(); info != nil {
+		deleteConsumer(st, info.Name)
+	}
+}
+
+func deleteConsumer(st jetstream.Stream, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if info := c.CachedInfo(); info != nil {
-		_ = st.DeleteConsumer(ctx, info.Name)
+	_ = st.DeleteConsumer(ctx, name)
+}
+
+// fetchSweeper deletes, after each Fetch of an ordered consumer, the server-side
+// consumer the Fetch before used. Each Fetch creates a new one and deletes the
+// old one in the background, which a replay that ends (and a command that exits)
+// right after may never finish, leaving it to the inactivity timeout.
+type fetchSweeper struct {
+	st   jetstream.Stream
+	cons jetstream.Consumer
+	last string
+}
+
+func (s *fetchSweeper) fetched() {
+	info := s.cons.CachedInfo()
+	if info == nil || info.Name == s.last {
+		return
 	}
+	if s.last != "" {
+		deleteConsumer(s.st, s.last)
+	}
+	s.last = info.Name
 }

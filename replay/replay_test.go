@@ -238,3 +238,27 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("ms: %v", got)
 	}
 }
+
+// TestReplayLeavesNoConsumerBehind checks that the stream lists no consumer the
+// moment a replay returns, over replays of several fetches each. Each Fetch of the
+// ordered consumer replaces its server-side consumer and deletes the former one in
+// the background, so the one of the fetch before the last could still be listed,
+// and kept until the inactivity timeout when the command exited first.
+func TestReplayLeavesNoConsumerBehind(t *testing.T) {
+	nc, _ := fill(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		cfg := DefaultConfig()
+		cfg.StartSeq, cfg.EndSeq = uint64(1+i*50), uint64(1001+i*50)
+		sum, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).RunConn(context.Background(), nc, io.Discard)
+		if err != nil || sum.Events != 1001 {
+			t.Fatalf("replay %d: %d events, %v", i, sum.Events, err)
+		}
+		if names := consumerNames(t, js); len(names) > 0 {
+			t.Fatalf("replay %d left consumers behind: %v", i, names)
+		}
+	}
+}
