@@ -134,6 +134,7 @@ func (h *httpMetrics) write(w io.Writer) {
 // measure is the middleware recording request counts and latency.
 func (s *Server) measure(c *fiber.Ctx) error {
 	start := time.Now()
+	own := c.Route()
 	err := c.Next()
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
@@ -141,8 +142,12 @@ func (s *Server) measure(c *fiber.Ctx) error {
 		}
 	}
 	route := otherRoute
-	if r := c.Route(); r != nil && s.known[r.Path] {
-		route = r.Path
+	// A request no route matched is left on this middleware's route (path "/"),
+	// which must not count as the page's.
+	if r := c.Route(); r != nil && r != own {
+		if label, ok := s.known[r.Path]; ok {
+			route = label
+		}
 	}
 	s.stats.RequestsServed.Add(1)
 	s.metrics.observe(route, c.Response().StatusCode(), time.Since(start))

@@ -27,6 +27,10 @@ const (
 	byBot       = "bot"
 	byNamespace = "namespace"
 	byEditor    = "editor"
+	// byWho splits /stats/timeseries into bot, registered, anonymous and
+	// temporary: bots together, humans by editor kind (byEditor's kinds count
+	// bots among them).
+	byWho = "who"
 )
 
 // Bounds of the parameters.
@@ -90,7 +94,7 @@ var (
 		names:         []string{"window", "wiki", "domain", "type", "bot", "by", "top"},
 		windows:       []string{"1m", "5m", "15m", "1h", "24h"},
 		defaultWindow: "1h",
-		groupings:     []string{byDomain, byWiki, byType, byBot},
+		groupings:     []string{byDomain, byWiki, byType, byBot, byWho},
 		defaultTop:    10,
 		topNeedsBy:    true,
 	}

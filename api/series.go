@@ -22,8 +22,13 @@ type timeseriesBody struct {
 	Note        string              `json:"note,omitempty"`
 }
 
+// whoNote is the note of a by=who series asked for with a filter its counters do
+// not cross.
+const whoNote = "the who series cover every wiki, domain and type: the wiki, domain and type filters do not apply to by=who (its counters do not cross them); the bot filter does"
+
 // computeTimeseries builds one point per event-time minute of the window ending at
-// as_of, oldest first, from the minute buckets of the cube.
+// as_of, oldest first, from the minute buckets of the cube (of the who counters
+// for by=who).
 func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBody, error) {
 	h, _, err := s.readHead(ctx, false)
 	if err != nil {
@@ -35,6 +40,13 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBo
 		series = map[string][]int64{}
 		out.Series = &series
 	}
+	kind, split := projection.KindCube, cubeSplit(q)
+	if q.by == byWho {
+		kind, split = projection.KindWho, whoSplit(q.bot)
+		if q.wiki != "" || q.domain != "" || q.typ != "" {
+			out.Note = whoNote
+		}
+	}
 	if !h.meta.hasAsOf {
 		out.Note = "the projection has applied no event yet, so no window has an end"
 		return out, nil
@@ -43,25 +55,22 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBo
 	out.AsOf = &asOf
 	last := h.meta.asOfMinute()
 	n := q.minutes
-	hashes, err := s.hgetall(ctx, minuteKeys(h.keys, projection.KindCube, last, n))
+	hashes, err := s.hgetall(ctx, minuteKeys(h.keys, kind, last, n))
 	if err != nil {
 		return nil, err
 	}
 	out.Times = make([]string, n)
 	out.Total = make([]int64, n)
-	f := q.filter()
-	p := cubeParser{}
 	for i, hm := range hashes {
 		out.Times[i] = time.Unix((last-n+1+int64(i))*60, 0).UTC().Format(time.RFC3339)
 		for field, v := range hm {
-			c := p.parse(field)
-			if !f.match(c) {
+			g, ok := split(field)
+			if !ok {
 				continue
 			}
 			cnt := s.parseCount(v)
 			out.Total[i] += cnt
 			if series != nil {
-				g := groupOf(q.by, c)
 				row := series[g]
 				if row == nil {
 					row = make([]int64, n)
@@ -72,24 +81,52 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBo
 		}
 	}
 	if series != nil && q.top > 0 && len(series) > q.top {
-		sums := make(map[string]int64, len(series))
-		for k, row := range series {
-			for _, v := range row {
-				sums[k] += v
-			}
-		}
-		keep := groupsOf(sums)
-		if len(keep) > q.top {
-			keep = keep[:q.top]
-		}
-		kept := make(map[string][]int64, len(keep))
-		for _, g := range keep {
-			kept[g.key] = series[g.key]
-		}
-		series = kept
+		series = largest(series, q.top)
 		out.Series = &series
 	}
 	return out, nil
+}
+
+// cubeSplit returns the group of a cube field for q's grouping, and false for a
+// field q's filters leave out.
+func cubeSplit(q *query) func(field string) (string, bool) {
+	f := q.filter()
+	p := cubeParser{}
+	return func(field string) (string, bool) {
+		c := p.parse(field)
+		if !f.match(c) {
+			return "", false
+		}
+		return groupOf(q.by, c), true
+	}
+}
+
+// whoSplit returns the group of a who field (the field itself), and false for a
+// field the bot filter (-1 any, 0 humans, 1 bots) leaves out.
+func whoSplit(bot int8) func(field string) (string, bool) {
+	return func(field string) (string, bool) {
+		isBot := field == projection.WhoBot
+		return field, bot < 0 || isBot == (bot == 1)
+	}
+}
+
+// largest keeps the top series with the largest sums (ties by key).
+func largest(series map[string][]int64, top int) map[string][]int64 {
+	sums := make(map[string]int64, len(series))
+	for k, row := range series {
+		for _, v := range row {
+			sums[k] += v
+		}
+	}
+	keep := groupsOf(sums)
+	if len(keep) > top {
+		keep = keep[:top]
+	}
+	kept := make(map[string][]int64, len(keep))
+	for _, g := range keep {
+		kept[g.key] = series[g.key]
+	}
+	return kept
 }
 
 // handleTimeseries serves GET /stats/timeseries.

@@ -45,11 +45,21 @@ const shutdownTimeout = 10 * time.Second
 // readyTimeout is how fast Redis must answer for /readyz to report ready.
 const readyTimeout = 500 * time.Millisecond
 
+// Routes of the dashboard (package web), as openapi.json names them.
+const (
+	pageRoute   = web.PagePath
+	assetsRoute = web.AssetPrefix + "{file}"
+)
+
 // routes lists the paths the API serves (the metrics' route labels).
 var routes = []string{
 	"/stats", "/stats/timeseries", "/stats/top/pages", "/stats/top/editors", "/stats/stream",
 	"/healthz", "/readyz", "/metrics", "/openapi.json", eventStreamRoute,
+	pageRoute, assetsRoute,
 }
+
+// routePaths maps the paths fiber matches to their routes where the two differ.
+var routePaths = map[string]string{web.AssetPrefix + "*": assetsRoute}
 
 // Server is the API server.
 type Server struct {
@@ -59,7 +69,7 @@ type Server struct {
 	app     *fiber.App
 	stats   Stats
 	metrics *httpMetrics
-	known   map[string]bool
+	known   map[string]string // path fiber matched -> route label
 
 	lastNS     atomic.Pointer[string]
 	cache      atomic.Pointer[cachedBody]
@@ -108,13 +118,16 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log:     log.With("component", "api"),
 		rdb:     redis.NewClient(opts),
 		metrics: newHTTPMetrics(routes),
-		known:   map[string]bool{},
+		known:   map[string]string{},
 		done:    make(chan struct{}),
 
 		keepAlive: keepAliveEvery,
 	}
 	for _, r := range routes {
-		s.known[r] = true
+		s.known[r] = r
+	}
+	for path, r := range routePaths {
+		s.known[path] = r
 	}
 	if len(cfg.StageMetrics) > 0 {
 		s.stages = newStagePages(cfg.StageMetrics, s.log)
