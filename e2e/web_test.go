@@ -39,6 +39,7 @@ func TestWebDashboard(t *testing.T) {
 	}{
 		{"FirstLoad", func(t *testing.T) { res.firstLoad(t, b, s) }},
 		{"NumbersEqualStats", func(t *testing.T) { checkNumbers(t, b, s, "1h", ""); checkChart(t, b, s, "1h") }},
+		{"ChartSplits", func(t *testing.T) { checkChartSplits(t, b, s) }},
 		{"TopLists", func(t *testing.T) { checkTopLists(t, b, s) }},
 		{"Screenshots", func(t *testing.T) { res.screenshots(t, b, s) }},
 		{"TickerReceivesEvents", func(t *testing.T) { tk.check(t, b, tickerFilter{}) }},

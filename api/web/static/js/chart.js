@@ -1,5 +1,7 @@
 // chart.js: a stacked bar chart of a series with uPlot (canvas), its legend
-// showing the window's totals, or one bucket's values under the cursor.
+// showing the window's totals, or one bucket's values under the cursor. The
+// chart element's data-points, data-sum and data-series (JSON: times, total,
+// groups) say what it draws.
 
 import uPlot from "../vendor/uplot.js";
 import { h, setText } from "./dom.js";
@@ -62,6 +64,7 @@ export class StackChart {
     this.el.dataset.points = String(s.times.length);
     this.el.dataset.nonzero = String(s.total.filter((v) => v > 0).length);
     this.el.dataset.sum = String(sum(s.total));
+    this.el.dataset.series = JSON.stringify({ times: s.times, total: s.total, groups: s.groups });
     this.message(s.times.length === 0 ? "no events in this window yet" : "");
     this.legend(null);
   }
@@ -125,7 +128,7 @@ export class StackChart {
     const groups = this.order.length ? this.order : [];
     const at = idx != null && idx >= 0 && idx < s.times.length;
     const items = groups.map((g, i) =>
-      h("span", { className: "item" },
+      h("span", { className: "item", "data-group": g },
         h("span", { className: "sw", style: { background: colorOf(g, i) } }),
         LABELS[g] || g, " ", h("b", {}, int(at ? s.groups[g][idx] : sum(s.groups[g])))));
     const label = at

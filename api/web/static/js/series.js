@@ -74,7 +74,11 @@ export function rebin(s, step) {
 /** sum adds up an array of numbers. */
 export const sum = (a) => a.reduce((x, y) => x + y, 0);
 
-const ORDER = { type: ["edit", "new", "log", "categorize", "external"], bot: ["human", "bot"] };
+const ORDER = {
+  type: ["edit", "new", "log", "categorize", "external"],
+  bot: ["human", "bot"],
+  who: ["registered", "temporary", "anonymous", "bot"],
+};
 
 /** groupOrder lists a series' groups bottom of the stack first: the known order of the split, then the rest by size. */
 export function groupOrder(s, split) {

@@ -22,7 +22,7 @@ const TYPES = ["edit", "new", "log", "categorize"];
 
 const valid = {
   window: (v) => ["15m", "1h", "24h"].includes(v),
-  split: (v) => ["type", "bot"].includes(v),
+  split: (v) => ["type", "bot", "who"].includes(v),
   sort: (v) => /^-?(domain|count|share)$/.test(v),
   q: (v) => v.length <= 200,
   wiki: (v) => /^[a-z0-9.-]{1,255}$/i.test(v),
