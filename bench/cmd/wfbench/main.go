@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -17,25 +18,27 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wikiflow/wikiflow/bench"
 )
 
 // options are the harness's settings.
 type options struct {
-	bin, natsServer   string
-	kafka, redisURL   string
-	outMD, outJSON    string
-	quick             bool
-	reps              int
-	stageN            int
-	e2eN, e2eRepN     int
-	e2eReps           int
-	freshLive         time.Duration
-	freshHigh         time.Duration
-	liveRate          float64
-	highRate          float64
-	apiFor            time.Duration
-	only              string
-	keepTmp, noReport bool
+	bin, natsServer           string
+	kafka, redisURL           string
+	outMD, outJSON            string
+	quick                     bool
+	reps                      int
+	stageN                    int
+	e2eN, e2eRepN             int
+	e2eReps                   int
+	freshLive                 time.Duration
+	freshHigh                 time.Duration
+	liveRate                  float64
+	highRate                  float64
+	apiFor                    time.Duration
+	only                      string
+	keepTmp, noReport, render bool
 }
 
 func envInt(name string, def int) int {
@@ -79,6 +82,7 @@ Flags:
 	fs.StringVar(&o.only, "only", "", "comma-separated subset of: stages,e2e,fresh,api,rebuild (default all)")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary folder (logs of every process)")
 	fs.BoolVar(&o.noReport, "no-report", false, "print the results only; do not write BENCHMARKS.md and results.json")
+	fs.BoolVar(&o.render, "render", false, "measure nothing: write BENCHMARKS.md again from the results file (--out-json) and the reports of other runs")
 	_ = fs.Parse(os.Args[1:])
 	o.defaults()
 
@@ -141,6 +145,9 @@ func runID() string {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.render {
+		return render(o)
+	}
 	for _, p := range []*string{&o.bin, &o.natsServer} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
@@ -174,9 +181,38 @@ func run(ctx context.Context, o options) error {
 	if err := os.WriteFile(o.outJSON, b, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.outMD, []byte(h.res.Markdown()), 0o644); err != nil {
+	if err := writeMarkdown(o.outMD, h.res); err != nil {
 		return err
 	}
 	h.logf("wrote %s and %s", o.outMD, o.outJSON)
+	return nil
+}
+
+// writeMarkdown writes the report of res to path, followed by the reports of other runs.
+func writeMarkdown(path string, res *bench.Results) error {
+	md, err := bench.AppendMeasured(res.Markdown(), ".", bench.MeasuredElsewhere)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// render writes BENCHMARKS.md again from a results file, measuring nothing.
+func render(o options) error {
+	b, err := os.ReadFile(o.outJSON)
+	if err != nil {
+		return fmt.Errorf("results to render: %w", err)
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("results to render: %s: %w", o.outJSON, err)
+	}
+	if err := writeMarkdown(o.outMD, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wfbench: wrote %s from %s\n", o.outMD, o.outJSON)
 	return nil
 }
