@@ -282,20 +282,7 @@ func (b *Bridge) Ready(ctx context.Context) error {
 	if kc == nil {
 		return fmt.Errorf("kafka: no client for %s yet", strings.Join(b.cfg.Kafka.Brokers, ","))
 	}
-	topic := b.cfg.Kafka.Topic
-	md, err := kc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return fmt.Errorf("kafka: %s: %w", strings.Join(b.cfg.Kafka.Brokers, ","), err)
-	}
-	for _, t := range md.Topics {
-		if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
-			return nil
-		}
-		if t.Name == topic && t.Error != nil {
-			return fmt.Errorf("kafka: topic %s: %w", topic, t.Error)
-		}
-	}
-	return fmt.Errorf("kafka: topic %s has no partitions (does it exist?)", topic)
+	return b.cfg.Kafka.TopicReady(ctx, kc)
 }
 
 // connect connects to NATS, retrying until it succeeds or ctx ends (nil).

@@ -304,3 +304,9 @@ func (in *Ingester) logTotals(msg string, extra ...any) {
 	}
 	in.log.Info(msg, args...)
 }
+
+// Ready reports whether ingest can write: the Kafka brokers answer and the events
+// topic exists (/readyz). The feed's state is Stats.Degraded's (/healthz).
+func (in *Ingester) Ready(ctx context.Context) error {
+	return in.cfg.Kafka.TopicReady(ctx, in.client)
+}
