@@ -23,13 +23,15 @@ import (
 // GET /v2/stream/recentchange serves the JetStream log as Wikimedia EventStreams
 // does its feed: one ordered consumer per client, started at the client's
 // Last-Event-ID, at ?since= or at the end of the log, feeding a bounded send
-// buffer; a client that leaves the buffer full for Config.EventsStall is dropped
+// buffer; a client that leaves the buffer full for Config.Events.Stall is dropped
 // with a last "error" event, so that it never holds back the others.
 
 // Error codes of the event stream.
 const (
-	codeTooManyClients = "too_many_clients"
-	codeSlowClient     = "slow_client"
+	codeTooManyClients  = "too_many_clients"
+	codeSlowClient      = "slow_client"
+	codePastEnd         = "past_end"
+	codeUnknownPosition = "unknown_position"
 )
 
 // Settings of the per-client consumers.
@@ -266,8 +268,9 @@ func (h *eventHub) start(req eventRequest, state jetstream.StreamState) (jetstre
 	switch {
 	case req.hasResume:
 		if req.resume > state.LastSeq {
-			return occ, badParam(headerLastEventID, "Last-Event-ID names offset %d, past the end of stream %s (last sequence %d): the log was reset or lost its tail; reconnect without Last-Event-ID, or with ?since=",
-				req.resume, h.cfg.Events.Stream, state.LastSeq)
+			return occ, &apiError{Status: fiber.StatusConflict, Code: codePastEnd, Parameter: headerLastEventID,
+				Message: fmt.Sprintf("Last-Event-ID names offset %d, past the end of stream %s (last sequence %d): the log was reset or lost its tail; reconnect without Last-Event-ID, or with ?since=",
+					req.resume, h.cfg.Events.Stream, state.LastSeq)}
 		}
 		occ.OptStartSeq = req.resume + 1
 		if occ.OptStartSeq < state.FirstSeq {

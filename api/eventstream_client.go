@@ -83,8 +83,9 @@ func (cl *eventClient) watch() {
 }
 
 // write sends what the queue holds as it comes (at most one write per
-// flushGap unless the queue fills), a heartbeat comment after each Config.Events.Heartbeat without
-// anything to send, and the queue's failure as the last event.
+// flushGap unless the queue fills), a heartbeat comment after each
+// Config.Events.Heartbeat without anything to send, and the queue's failure as
+// the last event.
 func (cl *eventClient) write(w *bufio.Writer) {
 	beat := time.NewTimer(cl.hub.cfg.Events.Heartbeat)
 	defer beat.Stop()

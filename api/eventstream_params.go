@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -264,22 +265,24 @@ type eventID struct {
 	Offset    *int64 `json:"offset"`
 }
 
-// parseEventID reads a Last-Event-ID sent back by a client: the JSON array this
-// endpoint puts in its ids. It returns the stream sequence of that event.
+// parseEventID reads a Last-Event-ID sent back by a client: the JSON array of
+// one position this endpoint puts in its ids. It returns the stream sequence of
+// that event, or a 409 unknown_position for any other id (of another stream, or
+// of Wikimedia's service).
 func parseEventID(id, stream string) (uint64, error) {
 	var entries []eventID
-	if err := json.Unmarshal([]byte(id), &entries); err == nil {
-		for _, e := range entries {
-			if e.Topic == stream && e.Offset != nil && *e.Offset >= 0 && (e.Partition == nil || *e.Partition == 0) {
-				return uint64(*e.Offset), nil
-			}
+	if err := json.Unmarshal([]byte(id), &entries); err == nil && len(entries) == 1 {
+		e := entries[0]
+		if e.Topic == stream && e.Offset != nil && *e.Offset >= 0 && e.Partition != nil && *e.Partition == 0 {
+			return uint64(*e.Offset), nil
 		}
 	}
 	if len(id) > 200 {
 		id = id[:200] + "…"
 	}
-	return 0, badParam(headerLastEventID, "Last-Event-ID %q names no position in stream %s; send back an id this endpoint sent, such as %s",
-		id, stream, string(appendEventID(nil, stream, 42)))
+	return 0, &apiError{Status: fiber.StatusConflict, Code: codeUnknownPosition, Parameter: headerLastEventID,
+		Message: fmt.Sprintf("Last-Event-ID %q names no position in stream %s; send back an id this endpoint sent, such as %s, or none to start live",
+			id, stream, string(appendEventID(nil, stream, 42)))}
 }
 
 // appendEventID appends the SSE id of the event at seq: Wikimedia's JSON array

@@ -81,36 +81,44 @@ func TestEventStreamBadRequests(t *testing.T) {
 	env := newEventEnv(t, nil)
 	env.publish(t, evRecorded()[:3]...)
 	cases := []struct {
-		query, lastID, param string
+		query, param string
 	}{
-		{"?wiki=", "", "wiki"},
-		{"?wiki=en wiki", "", "wiki"},
-		{"?wiki=enwiki,,dewiki", "", "wiki"},
-		{"?wiki=" + strings.Repeat("a,", 50) + "b", "", "wiki"},
-		{"?domain=a*b", "", "domain"},
-		{"?type=edit,bogus", "", "type"},
-		{"?bot=yes", "", "bot"},
-		{"?namespace=zero", "", "namespace"},
-		{"?namespace=99999999999", "", "namespace"},
-		{"?user=", "", "user"},
-		{"?user=a%0Ab", "", "user"},
-		{"?since=yesterday", "", "since"},
-		{"?since=-5", "", "since"},
-		{"?since=1&since=2", "", "since"},
-		{"?window=5m", "", "window"},
-		{"", "not json", "Last-Event-ID"},
-		{"", `[{"topic":"eqiad.mediawiki.recentchange","partition":0,"timestamp":1}]`, "Last-Event-ID"},
-		{"", `[{"topic":"WIKIMEDIA","partition":0,"offset":-1}]`, "Last-Event-ID"},
-		{"", `[{"topic":"WIKIMEDIA","partition":0,"offset":4}]`, "Last-Event-ID"}, // past the end (3 events)
+		{"?wiki=", "wiki"},
+		{"?wiki=en wiki", "wiki"},
+		{"?wiki=enwiki,,dewiki", "wiki"},
+		{"?wiki=" + strings.Repeat("a,", 50) + "b", "wiki"},
+		{"?domain=a*b", "domain"},
+		{"?type=edit,bogus", "type"},
+		{"?bot=yes", "bot"},
+		{"?namespace=zero", "namespace"},
+		{"?namespace=99999999999", "namespace"},
+		{"?user=", "user"},
+		{"?user=a%0Ab", "user"},
+		{"?since=yesterday", "since"},
+		{"?since=-5", "since"},
+		{"?since=1&since=2", "since"},
+		{"?window=5m", "window"},
 	}
 	for _, tc := range cases {
 		req, _ := http.NewRequest(http.MethodGet, env.base+eventStreamRoute+tc.query, nil)
-		if tc.lastID != "" {
-			req.Header.Set("Last-Event-ID", tc.lastID)
-		}
 		status, e := evError(t, req)
 		if status != 400 || e.Code != codeBadParameter || e.Parameter != tc.param || e.Message == "" {
-			t.Errorf("%s %s: %d %+v, want 400 bad_parameter naming %s", tc.query, tc.lastID, status, e, tc.param)
+			t.Errorf("%s: %d %+v, want 400 bad_parameter naming %s", tc.query, status, e, tc.param)
+		}
+	}
+	// Positions the log does not have: 409, the id conflicts with the log.
+	for id, code := range map[string]string{
+		"not json": codeUnknownPosition,
+		`[{"topic":"eqiad.mediawiki.recentchange","partition":0,"timestamp":1}]`:                          codeUnknownPosition,
+		`[{"topic":"WIKIMEDIA","partition":0,"offset":-1}]`:                                               codeUnknownPosition,
+		`[{"topic":"WIKIMEDIA","offset":1}]`:                                                              codeUnknownPosition,
+		`[{"topic":"WIKIMEDIA","partition":0,"offset":1},{"topic":"WIKIMEDIA","partition":0,"offset":2}]`: codeUnknownPosition,
+		evID(4): codePastEnd, // 3 events logged: the log was reset or lost its tail
+	} {
+		req, _ := http.NewRequest(http.MethodGet, env.base+eventStreamRoute, nil)
+		req.Header.Set("Last-Event-ID", id)
+		if status, e := evError(t, req); status != 409 || e.Code != code || e.Parameter != "Last-Event-ID" {
+			t.Errorf("Last-Event-ID %s: %d %+v, want 409 %s", id, status, e, code)
 		}
 	}
 	if n := env.srv.EventStats().Connections.Load(); n != 0 {

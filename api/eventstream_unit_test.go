@@ -72,16 +72,17 @@ func TestSendQueue(t *testing.T) {
 
 func TestParseEventID(t *testing.T) {
 	good := map[string]uint64{
-		`[{"topic":"WIKIMEDIA","partition":0,"offset":42}]`:                                           42,
-		`[{"topic":"other","partition":0,"offset":1},{"topic":"WIKIMEDIA","partition":0,"offset":0}]`: 0,
-		`[{"topic":"WIKIMEDIA","offset":9}]`:                                                          9,
+		`[{"topic":"WIKIMEDIA","partition":0,"offset":42}]`:    42,
+		`[{"topic":"WIKIMEDIA","partition":0,"offset":0}]`:     0,
+		`[ {"offset":7, "partition":0, "topic":"WIKIMEDIA"} ]`: 7,
 	}
 	for id, want := range good {
 		if got, err := parseEventID(id, "WIKIMEDIA"); err != nil || got != want {
 			t.Errorf("%s: %d %v, want %d", id, got, err, want)
 		}
 	}
-	for _, id := range []string{`42`, `[]`, `[{"topic":"WIKIMEDIA","partition":1,"offset":4}]`, `[{"topic":"WIKIMEDIA","partition":0,"timestamp":4}]`, `{"topic":"WIKIMEDIA"}`} {
+	for _, id := range []string{`42`, `[]`, `[{"topic":"WIKIMEDIA","partition":1,"offset":4}]`, `[{"topic":"WIKIMEDIA","partition":0,"timestamp":4}]`, `{"topic":"WIKIMEDIA"}`,
+		`[{"topic":"WIKIMEDIA","offset":9}]`, `[{"topic":"other","partition":0,"offset":1},{"topic":"WIKIMEDIA","partition":0,"offset":0}]`} {
 		if _, err := parseEventID(id, "WIKIMEDIA"); err == nil {
 			t.Errorf("%s: accepted", id)
 		}
