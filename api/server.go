@@ -3,7 +3,9 @@
 // the wikiflow HTTP API: GET /stats in the original shape ({"stats": {domain:
 // count}, ...}) with windows, filters and groupings, /stats/timeseries,
 // /stats/top/pages, /stats/top/editors, the /stats/stream Server-Sent Events,
-// /healthz, /readyz, /metrics and /openapi.json.
+// /healthz, /readyz, /metrics and /openapi.json. GET /v2/stream/recentchange
+// serves the JetStream log itself as Wikimedia EventStreams serves its feed
+// (eventstream*.go): the one route that reads NATS, not Redis.
 //
 // Every request resolves the projection namespace through the pointer key once and
 // reads only that namespace's keys. Windows end at the projection's as_of (the
