@@ -619,6 +619,7 @@ cmd_up() {
 	cat <<EOF
 
 $headline
+  web page:      http://127.0.0.1:$API_PORT/
   dashboard:     go tool task dash
   counts:        curl -s localhost:$API_PORT/stats
   history:       go tool task replay -- --since 10m
@@ -726,6 +727,7 @@ docker_up() {
 	cat <<EOF
 
 wikiflow is up in Docker in $(elapsed "$start") (source: $WIKIFLOW_SOURCE_URL).
+  web page:      http://127.0.0.1:$API_PORT/
   counts:        curl -s localhost:$API_PORT/stats
   dashboard:     go tool task dash
   status, logs:  STACK=docker go tool task status / STACK=docker go tool task logs
