@@ -291,7 +291,9 @@ func (b *Bridge) connect(ctx context.Context) *nats.Conn {
 	for {
 		nc, err := b.cfg.NATS.Connect("bridge",
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				b.log.Warn("disconnected from NATS", "err", err)
+				if err != nil { // nil: the bridge closed the connection itself
+					b.log.Warn("disconnected from NATS", "err", err)
+				}
 			}),
 			nats.ReconnectHandler(func(c *nats.Conn) {
 				b.log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted())
