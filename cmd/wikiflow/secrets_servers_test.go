@@ -11,6 +11,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wikiflow/wikiflow/internal/obs/promtooltest"
+	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
 // natsWithUsers starts an in-process nats-server with JetStream that admits only
@@ -21,18 +22,7 @@ func natsWithUsers(t *testing.T, users map[string]string) string {
 	for name, pw := range users {
 		opts.Users = append(opts.Users, &natsserver.User{Username: name, Password: pw})
 	}
-	srv, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start in 10s")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
+	srv := testenv.NATSWith(t, opts)
 	return srv.Addr().String()
 }
 

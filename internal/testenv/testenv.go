@@ -172,6 +172,15 @@ func NATSAt(t testing.TB, port int, dir string) (string, *natsserver.Server) {
 		NoLog:     true,
 		NoSigs:    true,
 	}
+	srv := NATSWith(t, opts)
+	return srv.ClientURL(), srv
+}
+
+// NATSWith starts an in-process nats-server with the given options (users,
+// accounts, limits) and waits until it accepts connections; it stops when the
+// test ends.
+func NATSWith(t testing.TB, opts *natsserver.Options) *natsserver.Server {
+	t.Helper()
 	srv, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
@@ -184,7 +193,7 @@ func NATSAt(t testing.TB, port int, dir string) (string, *natsserver.Server) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	return srv.ClientURL(), srv
+	return srv
 }
 
 // Connect connects to the NATS server at url, closed when the test ends.
