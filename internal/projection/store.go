@@ -6,28 +6,26 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Client is what a Store needs from Redis; *redis.Client, *redis.ClusterClient and
-// redis.UniversalClient satisfy it.
+// Client is what a Store needs from Redis (what its Reader needs, and scripts);
+// *redis.Client, *redis.ClusterClient and redis.UniversalClient satisfy it.
 type Client interface {
+	ReadClient
 	redis.Scripter
-	Get(ctx context.Context, key string) *redis.StringCmd
-	HGet(ctx context.Context, key, field string) *redis.StringCmd
-	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
 	Unlink(ctx context.Context, keys ...string) *redis.IntCmd
 }
 
-// Store writes and reads the projection namespaces under one base name. It is safe
-// for concurrent use; a Delta passed to it is not.
+// Store writes the projection namespaces under one base name, and reads them
+// through its embedded Reader. It is safe for concurrent use; a Delta passed to
+// it is not.
 type Store struct {
+	*Reader
 	c            Client
-	base         string
 	applyScript  *redis.Script
 	switchScript *redis.Script
 }
@@ -35,11 +33,8 @@ type Store struct {
 // NewStore returns a Store over c for the base name base (wire.DefaultHash in
 // production).
 func NewStore(c Client, base string) *Store {
-	return &Store{c: c, base: base, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource)}
+	return &Store{Reader: NewReader(c, base), c: c, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource)}
 }
-
-// Keys returns the keys of namespace ns.
-func (s *Store) Keys(ns string) Keys { return New(s.base, ns) }
 
 // ApplyStatus says what Apply did.
 type ApplyStatus int
@@ -281,69 +276,6 @@ func parseApply(v []any) (ApplyResult, error) {
 	return ApplyResult{}, fmt.Errorf("apply: unexpected reply %v", v)
 }
 
-// Watermark returns the last stream sequence consumer applied to namespace ns (0
-// when none).
-func (s *Store) Watermark(ctx context.Context, ns, consumer string) (uint64, error) {
-	v, err := s.c.HGet(ctx, s.Keys(ns).Watermarks(), consumer).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read watermark of %s in %s: %w", consumer, ns, err)
-	}
-	w, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("watermark of %s in %s: %q is not a sequence", consumer, ns, v)
-	}
-	return w, nil
-}
-
-// Current returns the namespace the pointer names (DefaultNamespace when unset).
-func (s *Store) Current(ctx context.Context) (string, error) {
-	v, err := s.c.Get(ctx, s.Keys("").Pointer()).Result()
-	if errors.Is(err, redis.Nil) {
-		return DefaultNamespace, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read current namespace: %w", err)
-	}
-	return v, nil
-}
-
-// Meta is a namespace's metadata hash.
-type Meta struct {
-	// AsOf is the newest event time applied (zero when none).
-	AsOf time.Time
-	// Updated is the wall-clock time of the last apply (zero when none).
-	Updated time.Time
-	// Events is the number of events applied.
-	Events int64
-	// FirstSeq is the first stream sequence applied (0 when none).
-	FirstSeq uint64
-	// Fields is the whole hash, including fields other writers set.
-	Fields map[string]string
-}
-
-// Meta reads namespace ns's metadata.
-func (s *Store) Meta(ctx context.Context, ns string) (Meta, error) {
-	f, err := s.c.HGetAll(ctx, s.Keys(ns).Meta()).Result()
-	if err != nil {
-		return Meta{}, fmt.Errorf("read meta of %s: %w", ns, err)
-	}
-	m := Meta{Fields: f}
-	ms := func(name string) time.Time {
-		if v, err := strconv.ParseInt(f[name], 10, 64); err == nil && v > 0 {
-			return time.UnixMilli(v).UTC()
-		}
-		return time.Time{}
-	}
-	m.AsOf = ms(MetaAsOf)
-	m.Updated = ms(MetaUpdated)
-	m.Events, _ = strconv.ParseInt(f[MetaEvents], 10, 64)
-	m.FirstSeq, _ = strconv.ParseUint(f[MetaFirstSeq], 10, 64)
-	return m, nil
-}
-
 // ErrNotCaughtUp is matched (errors.Is) by the *NotCaughtUpError Switch returns
 // when a consumer's watermarks differ between the two namespaces.
 var ErrNotCaughtUp = errors.New("namespace not caught up")
@@ -448,19 +380,6 @@ func (s *Store) Drop(ctx context.Context, ns string) error {
 		}
 		cursor = next
 	}
-}
-
-// globEscape escapes the SCAN MATCH metacharacters in s.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 var (
