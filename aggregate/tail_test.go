@@ -20,7 +20,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 	"github.com/wikiflow/wikiflow/internal/wire"
-	"github.com/wikiflow/wikiflow/replay"
+	"github.com/wikiflow/wikiflow/replay/rebuild"
 )
 
 // publishEvents publishes recs as the bridge would, under message ids tag-<i>
@@ -256,9 +256,9 @@ func testStreamTailLoss(t *testing.T, running bool) {
 
 	// The repair the log names: rebuild from the stream, switching although the
 	// rebuilt counts differ from the live ones.
-	rc := replay.DefaultRebuildConfig()
+	rc := rebuild.DefaultConfig()
 	rc.Base, rc.Force, rc.DropAfter, rc.Timeout = base, true, 0, 2*time.Minute
-	res, err := replay.NewRebuilder(rc, quiet, io.Discard).RunWith(context.Background(), testenv.Connect(t, e.url), rdb)
+	res, err := rebuild.New(rc, quiet, io.Discard).RunWith(context.Background(), testenv.Connect(t, e.url), rdb)
 	if err != nil || !res.Switched {
 		t.Fatalf("rebuild: %v (%+v)", err, res)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -261,4 +262,23 @@ func TestReplayLeavesNoConsumerBehind(t *testing.T) {
 			t.Fatalf("replay %d left consumers behind: %v", i, names)
 		}
 	}
+}
+
+// consumerNames lists the consumers of the stream, sorted.
+func consumerNames(t *testing.T, js jetstream.JetStream) []string {
+	t.Helper()
+	st, err := js.Stream(context.Background(), wire.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := st.ConsumerNames(context.Background())
+	var out []string
+	for n := range l.Name() {
+		out = append(out, n)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/wire"
 	"github.com/wikiflow/wikiflow/replay"
+	"github.com/wikiflow/wikiflow/replay/rebuild"
 )
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -69,14 +70,14 @@ const rebuildMemoryLimit = 80 << 20
 
 func runRebuild(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var c common
-	cfg := replay.DefaultRebuildConfig()
+	cfg := rebuild.DefaultConfig()
 	f := newFlags("rebuild", "Rebuild every counter from the JetStream log into a fresh projection namespace, with the\nlive aggregate's own apply code, while live ingestion goes on. When the rebuilt counters\nequal the live ones at the same watermark, readers are switched to them atomically and\nthe old namespace is removed. The API never serves a half-built projection. Buckets the\nlive projection has already let expire are not rebuilt; a rebuild that fails removes its\nnamespace. Memory stays under a soft 80 MiB limit unless GOMEMLIMIT is set.", `
 Examples:
   wikiflow rebuild                    # rebuild, verify, switch, drop the old namespace
   wikiflow rebuild --switch=false     # build only, to compare
   wikiflow rebuild --force            # switch even if the counts differ (e.g. after retention dropped events)`, getenv, stderr)
 	c.flags(f, false)
-	replay.RebuildFlags(f, &cfg)
+	rebuild.Flags(f, &cfg)
 	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ Examples:
 		// as the heap nears it, instead of letting it double past 100 MiB.
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(rebuildMemoryLimit))
 	}
-	res, err := replay.NewRebuilder(cfg, log, progress).Run(ctx)
+	res, err := rebuild.New(cfg, log, progress).Run(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package replay
+package rebuild
 
 import (
 	"context"
@@ -139,9 +139,9 @@ func (f *fixture) waitLive(t testing.TB, seq uint64) {
 	t.Fatalf("the live aggregate did not reach seq %d", seq)
 }
 
-func (f *fixture) rebuild(t *testing.T, mod func(*RebuildConfig)) (RebuildResult, error) {
+func (f *fixture) rebuild(t *testing.T, mod func(*Config)) (Result, error) {
 	t.Helper()
-	cfg := DefaultRebuildConfig()
+	cfg := DefaultConfig()
 	cfg.Base = f.base
 	cfg.BatchSize = 400
 	cfg.DropAfter = 2 * time.Second
@@ -153,7 +153,7 @@ func (f *fixture) rebuild(t *testing.T, mod func(*RebuildConfig)) (RebuildResult
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	return NewRebuilder(cfg, f.log, nil).RunWith(ctx, f.nc, f.rc)
+	return New(cfg, f.log, nil).RunWith(ctx, f.nc, f.rc)
 }
 
 func (f *fixture) legacy(t *testing.T) map[string]int64 {
@@ -348,7 +348,7 @@ func TestSwitchUnderConcurrentReadersNeverMixes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "phantom.example.org") || res.Switched {
 		t.Fatalf("a rebuild that differs from live must refuse to switch: %v %+v", err, res)
 	}
-	res, err = f.rebuild(t, func(c *RebuildConfig) { c.Force = true })
+	res, err = f.rebuild(t, func(c *Config) { c.Force = true })
 	if err != nil || !res.Switched {
 		t.Fatalf("forced rebuild: %v %+v", err, res)
 	}
@@ -404,7 +404,7 @@ func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
 		evs = append(evs, recording.Event{Line: i + 1, Data: append([]byte(nil), g.Next()...)})
 	}
 	want := f.countLive(t, evs)
-	res, err := f.rebuild(t, func(c *RebuildConfig) { c.BatchSize = 5000 })
+	res, err := f.rebuild(t, func(c *Config) { c.BatchSize = 5000 })
 	if err != nil {
 		t.Fatal(err)
 	}
