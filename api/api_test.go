@@ -15,21 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
-func checkAsOf(t *testing.T, what string, got *string, want time.Time) {
+func checkAsOf(t *testing.T, what string, got apitypes.Time, want time.Time) {
 	t.Helper()
-	if got == nil {
+	if got.IsZero() {
 		t.Fatalf("%s: as_of is null", what)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, *got)
-	if err != nil {
-		t.Fatalf("%s: as_of %q: %v", what, *got, err)
-	}
-	if !ts.Equal(want.Truncate(time.Millisecond)) {
+	if ts := got.Time; !ts.Equal(want.Truncate(time.Millisecond)) {
 		t.Errorf("%s: as_of %s, want %s", what, ts, want)
 	}
 }
@@ -44,7 +41,7 @@ func TestStatsFastPath(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("content type %q", ct)
 	}
-	got := decode[statsJSON](t, r)
+	got := decode[apitypes.Stats](t, r)
 	equalCounts(t, "stats", got.Stats, countBy(f.events, func(e *event.Event) string { return e.Domain }))
 	if got.Total != int64(len(f.events)) || got.Total != 2723 {
 		t.Errorf("total %d, want %d", got.Total, len(f.events))
@@ -59,7 +56,7 @@ func TestStatsFastPath(t *testing.T) {
 	if got.FreshnessSeconds == nil || *got.FreshnessSeconds < 0 || *got.FreshnessSeconds > 600 {
 		t.Errorf("freshness_seconds %v", got.FreshnessSeconds)
 	}
-	if got.UpdatedAt == nil {
+	if got.UpdatedAt.IsZero() {
 		t.Error("updated_at is null")
 	}
 	if got.BotShare != nil || got.Types != nil || got.EditsPerMinute != nil {
@@ -78,7 +75,7 @@ func TestStatsWindows(t *testing.T) {
 		t.Run(w, func(t *testing.T) {
 			n := windowMinutes[w]
 			evs := f.window(n)
-			got := decode[statsJSON](t, get(t, s, "/stats?window="+w))
+			got := decode[apitypes.Stats](t, get(t, s, "/stats?window="+w))
 			equalCounts(t, "stats", got.Stats, countBy(evs, func(e *event.Event) string { return e.Domain }))
 			if got.Total != int64(len(evs)) {
 				t.Errorf("total %d, want %d", got.Total, len(evs))
@@ -171,7 +168,7 @@ func TestStatsFiltersAndGroupings(t *testing.T) {
 			if r.status != 200 {
 				t.Fatalf("status %d: %s", r.status, r.body)
 			}
-			got := decode[statsJSON](t, r)
+			got := decode[apitypes.Stats](t, r)
 			want := countBy(evs, keyOf[tc.by])
 			if tc.top > 0 {
 				top := map[string]int64{}
@@ -197,14 +194,6 @@ func TestStatsFiltersAndGroupings(t *testing.T) {
 func TestTimeseries(t *testing.T) {
 	f := newFixture(t)
 	s := newServer(t, f.base, nil)
-	type series struct {
-		Window      string             `json:"window"`
-		StepSeconds int                `json:"step_seconds"`
-		AsOf        *string            `json:"as_of"`
-		Times       []string           `json:"times"`
-		Total       []int64            `json:"total"`
-		Series      map[string][]int64 `json:"series"`
-	}
 	cases := []struct {
 		query string
 		n     int64
@@ -220,7 +209,7 @@ func TestTimeseries(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
-			got := decode[series](t, get(t, s, "/stats/timeseries?"+tc.query))
+			got := decode[apitypes.Timeseries](t, get(t, s, "/stats/timeseries?"+tc.query))
 			if int64(len(got.Times)) != tc.n || int64(len(got.Total)) != tc.n || got.StepSeconds != 60 {
 				t.Fatalf("%d times, %d totals, step %d; want %d, 60", len(got.Times), len(got.Total), got.StepSeconds, tc.n)
 			}
@@ -245,8 +234,7 @@ func TestTimeseries(t *testing.T) {
 				}
 			}
 			for i := range got.Times {
-				ts, err := time.Parse(time.RFC3339, got.Times[i])
-				if err != nil || ts.Unix() != (first+int64(i))*60 {
+				if ts := got.Times[i]; ts.Unix() != (first+int64(i))*60 || ts.Nanosecond() != 0 {
 					t.Fatalf("times[%d] = %q, want minute %d", i, got.Times[i], first+int64(i))
 				}
 				if got.Total[i] != wantTotal[i] {
@@ -272,7 +260,7 @@ func TestTimeseries(t *testing.T) {
 		})
 	}
 	var nonzero int
-	for _, v := range decode[series](t, get(t, s, "/stats/timeseries?window=24h")).Total {
+	for _, v := range decode[apitypes.Timeseries](t, get(t, s, "/stats/timeseries?window=24h")).Total {
 		if v > 0 {
 			nonzero++
 		}
@@ -282,22 +270,47 @@ func TestTimeseries(t *testing.T) {
 	}
 }
 
+// topItem is an entry of either top list, the name being a title or a user.
+type topItem struct {
+	Domain, Name string
+	Count        int64
+}
+
+// topList is a top list of either kind; UniqueEditors is nil when the body has
+// no unique_editors.
+type topList struct {
+	AsOf          apitypes.Time
+	Items         []topItem
+	UniqueEditors *int64
+}
+
+// decodeTop decodes the body of /stats/top/pages or /stats/top/editors (kind
+// "pages" or "editors") into its declared type, then into a topList.
+func decodeTop(t *testing.T, kind string, r response) topList {
+	t.Helper()
+	if kind == "pages" {
+		b := decode[apitypes.TopPages](t, r)
+		l := topList{AsOf: b.AsOf}
+		for _, it := range b.Items {
+			l.Items = append(l.Items, topItem{it.Domain, it.Title, it.Count})
+		}
+		return l
+	}
+	b := decode[apitypes.TopEditors](t, r)
+	l := topList{AsOf: b.AsOf}
+	for _, it := range b.Items {
+		l.Items = append(l.Items, topItem{it.Domain, it.User, it.Count})
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(r.body, &fields) == nil && fields["unique_editors"] != nil {
+		l.UniqueEditors = &b.UniqueEditors
+	}
+	return l
+}
+
 func TestTopPagesAndEditors(t *testing.T) {
 	f := newFixture(t)
 	s := newServer(t, f.base, nil)
-	type item struct {
-		Domain string `json:"domain"`
-		Title  string `json:"title"`
-		User   string `json:"user"`
-		Count  int64  `json:"count"`
-	}
-	type top struct {
-		Window        string  `json:"window"`
-		AsOf          *string `json:"as_of"`
-		From          *string `json:"from"`
-		Items         []item  `json:"items"`
-		UniqueEditors *int64  `json:"unique_editors"`
-	}
 	cases := []struct {
 		query string
 		n     int64 // minutes; 1440 uses 24 hour buckets
@@ -342,7 +355,7 @@ func TestTopPagesAndEditors(t *testing.T) {
 				if r.status != 200 {
 					t.Fatalf("status %d: %s", r.status, r.body)
 				}
-				got := decode[top](t, r)
+				got := decodeTop(t, kind, r)
 				checkAsOf(t, kind, got.AsOf, f.asOf)
 				// Expected order: count, then the member "domain|name".
 				want := topOf(counts, tc.top)
@@ -350,11 +363,7 @@ func TestTopPagesAndEditors(t *testing.T) {
 					t.Fatalf("%d items, want %d", len(got.Items), len(want))
 				}
 				for i, w := range want {
-					name := got.Items[i].Title
-					if kind == "editors" {
-						name = got.Items[i].User
-					}
-					if g := got.Items[i].Domain + "|" + name; g != w.key || got.Items[i].Count != w.count {
+					if g := got.Items[i].Domain + "|" + got.Items[i].Name; g != w.key || got.Items[i].Count != w.count {
 						t.Errorf("item %d = %s ×%d, want %s ×%d", i, g, got.Items[i].Count, w.key, w.count)
 					}
 				}
@@ -382,7 +391,7 @@ func TestTopPagesAndEditors(t *testing.T) {
 func TestPointerSwitch(t *testing.T) {
 	f := newFixture(t)
 	s := newServer(t, f.base, nil)
-	got := decode[statsJSON](t, get(t, s, "/stats?window=all"))
+	got := decode[apitypes.Stats](t, get(t, s, "/stats?window=all"))
 	if got.Namespace != testNS || got.Stats["decoy.example.org"] != 0 {
 		t.Fatalf("namespace %q, decoy %d", got.Namespace, got.Stats["decoy.example.org"])
 	}
@@ -390,14 +399,14 @@ func TestPointerSwitch(t *testing.T) {
 	if err := f.rdb.Set(context.Background(), k.Pointer(), projection.DefaultNamespace, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	got = decode[statsJSON](t, get(t, s, "/stats?window=all"))
+	got = decode[apitypes.Stats](t, get(t, s, "/stats?window=all"))
 	if got.Namespace != projection.DefaultNamespace || got.Total != 7 || got.Stats["decoy.example.org"] != 7 {
 		t.Errorf("after the switch: namespace %q total %d stats %v", got.Namespace, got.Total, got.Stats)
 	}
 	checkAsOf(t, "decoy", got.AsOf, f.asOf.Add(time.Hour))
 	// Without a pointer, the default namespace is read.
 	f.rdb.Del(context.Background(), k.Pointer())
-	got = decode[statsJSON](t, get(t, s, "/stats?by=wiki"))
+	got = decode[apitypes.Stats](t, get(t, s, "/stats?by=wiki"))
 	if got.Namespace != projection.DefaultNamespace || got.Stats["decoywiki"] != 7 {
 		t.Errorf("without a pointer: namespace %q stats %v", got.Namespace, got.Stats)
 	}
@@ -415,7 +424,7 @@ func TestEmptyProjection(t *testing.T) {
 			t.Errorf("%s: as_of not null: %s", target, r.body)
 		}
 	}
-	got := decode[statsJSON](t, get(t, s, "/stats"))
+	got := decode[apitypes.Stats](t, get(t, s, "/stats"))
 	if got.Total != 0 || len(got.Stats) != 0 || got.FreshnessSeconds != nil {
 		t.Errorf("empty projection: %+v", got)
 	}
@@ -458,7 +467,7 @@ func TestBadParameters(t *testing.T) {
 			if r.status != 400 {
 				t.Fatalf("status %d, want 400: %s", r.status, r.body)
 			}
-			e := decode[errorJSON](t, r)
+			e := decode[apitypes.Error](t, r)
 			if e.Error.Status != 400 || e.Error.Code != "bad_parameter" || e.Error.Parameter != tc.param || !strings.Contains(e.Error.Message, tc.param) {
 				t.Errorf("error %+v, want parameter %q", e.Error, tc.param)
 			}
@@ -470,12 +479,12 @@ func TestNotFoundAndMethod(t *testing.T) {
 	f := newFixture(t)
 	s := newServer(t, f.base, nil)
 	r := get(t, s, "/nope")
-	e := decode[errorJSON](t, r)
+	e := decode[apitypes.Error](t, r)
 	if r.status != 404 || e.Error.Code != "not_found" || e.Error.Status != 404 {
 		t.Errorf("GET /nope: %d %s", r.status, r.body)
 	}
 	r = do(t, s, http.MethodPost, "/stats")
-	e = decode[errorJSON](t, r)
+	e = decode[apitypes.Error](t, r)
 	if r.status != 405 || e.Error.Code != "method_not_allowed" || r.header.Get("Allow") == "" {
 		t.Errorf("POST /stats: %d %s allow=%q", r.status, r.body, r.header.Get("Allow"))
 	}
@@ -544,7 +553,7 @@ func TestReadyz(t *testing.T) {
 		}
 		t.Logf("%s with Redis down: 503 in %v", target, time.Since(start).Round(time.Millisecond))
 	}
-	e := decode[errorJSON](t, get(t, dead, "/stats?by=wiki"))
+	e := decode[apitypes.Error](t, get(t, dead, "/stats?by=wiki"))
 	if e.Error.Code != "unavailable" || e.Error.Status != 503 {
 		t.Errorf("error body %+v", e.Error)
 	}
@@ -636,7 +645,7 @@ func TestStream(t *testing.T) {
 	if frame["event"] != "stats" || frame["id"] != strconv.FormatInt(f.asOf.UnixMilli(), 10) {
 		t.Errorf("frame %v", frame)
 	}
-	var got statsJSON
+	var got apitypes.Stats
 	if err := json.Unmarshal([]byte(frame["data"]), &got); err != nil {
 		t.Fatalf("data %q: %v", frame["data"], err)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -254,11 +255,14 @@ func do(t *testing.T, s *Server, method, target string, hdr ...string) response 
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
-// decode unmarshals a JSON body, failing the test on error.
+// decode unmarshals a JSON body into one of the API's declared bodies, failing
+// the test on error, and on a field the type does not declare.
 func decode[T any](t *testing.T, r response) T {
 	t.Helper()
 	var v T
-	if err := json.Unmarshal(r.body, &v); err != nil {
+	d := json.NewDecoder(bytes.NewReader(r.body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&v); err != nil {
 		t.Fatalf("decode %q: %v", truncate(string(r.body)), err)
 	}
 	return v
@@ -269,32 +273,6 @@ func truncate(s string) string {
 		return s[:400] + "..."
 	}
 	return s
-}
-
-// statsJSON is the decoded /stats body.
-type statsJSON struct {
-	Stats            map[string]int64 `json:"stats"`
-	Total            int64            `json:"total"`
-	Window           string           `json:"window"`
-	By               string           `json:"by"`
-	AsOf             *string          `json:"as_of"`
-	UpdatedAt        *string          `json:"updated_at"`
-	FreshnessSeconds *float64         `json:"freshness_seconds"`
-	Namespace        string           `json:"namespace"`
-	BotShare         *float64         `json:"bot_share"`
-	Types            map[string]int64 `json:"types"`
-	EditsPerMinute   *float64         `json:"edits_per_minute"`
-	Note             string           `json:"note"`
-}
-
-// errorJSON is the decoded error body.
-type errorJSON struct {
-	Error struct {
-		Status    int    `json:"status"`
-		Code      string `json:"code"`
-		Parameter string `json:"parameter"`
-		Message   string `json:"message"`
-	} `json:"error"`
 }
 
 func equalCounts(t *testing.T, what string, got, want map[string]int64) {

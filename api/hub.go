@@ -143,8 +143,8 @@ func (f *feed) run() {
 				seq++
 			}
 			ev := sse.Event{Type: "stats", Data: r.appendJSON(make([]byte, 0, len(fp)+64), now, true)}
-			if r.meta.hasAsOf {
-				ev.ID = strconv.FormatInt(r.meta.asOfMs, 10)
+			if !r.meta.AsOf.IsZero() {
+				ev.ID = strconv.FormatInt(r.meta.AsOf.UnixMilli(), 10)
 			}
 			f.publish(&frame{seq: seq, event: eventBytes(ev)})
 		}

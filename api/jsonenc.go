@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wikiflow/wikiflow/api/apitypes"
 )
 
 // The hot responses are encoded by hand with these appenders, without reflection.
@@ -76,13 +78,13 @@ func appendFloat(b []byte, v float64) []byte {
 // (milliseconds shown only when not zero).
 func appendTimeMs(b []byte, ms int64) []byte {
 	b = append(b, '"')
-	b = time.UnixMilli(ms).UTC().AppendFormat(b, "2006-01-02T15:04:05.999Z07:00")
+	b = time.UnixMilli(ms).UTC().AppendFormat(b, apitypes.TimeLayout)
 	return append(b, '"')
 }
 
 // formatTimeMs is appendTimeMs without the quotes.
 func formatTimeMs(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.999Z07:00")
+	return time.UnixMilli(ms).UTC().Format(apitypes.TimeLayout)
 }
 
 // etagOf returns a strong entity tag: a hash of the body.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wikiflow/wikiflow/api/apitypes"
 )
 
 // TestIntervalBounds checks that /stats/stream takes an interval of whole seconds
@@ -27,7 +29,7 @@ func TestIntervalBounds(t *testing.T) {
 			t.Errorf("interval=%q: %d %s %.80s", v, r.status, r.header.Get("Content-Type"), r.body)
 			continue
 		}
-		e := decode[errorJSON](t, r)
+		e := decode[apitypes.Error](t, r)
 		if e.Error.Code != codeBadParameter || e.Error.Parameter != "interval" || !strings.Contains(e.Error.Message, "1 to 60") {
 			t.Errorf("interval=%q: error %+v", v, e.Error)
 		}
@@ -90,7 +92,7 @@ func TestHeadThenGetOnOneConnection(t *testing.T) {
 			t.Errorf("HEAD %s: %d", target, resp.StatusCode)
 		}
 		resp, body := conn.roundTrip(http.MethodGet, "/stats")
-		var st statsJSON
+		var st apitypes.Stats
 		if err := json.Unmarshal(body, &st); resp.StatusCode != 200 || err != nil || st.Total != int64(len(f.events)) {
 			t.Fatalf("GET /stats after HEAD %s: %d %v %.100s", target, resp.StatusCode, err, body)
 		}
@@ -114,7 +116,7 @@ func TestUnknownMethods(t *testing.T) {
 	conn := dialRaw(t, base)
 	check := func(how, method, target string, status int, hdr http.Header, body []byte) {
 		t.Helper()
-		var e errorJSON
+		var e apitypes.Error
 		if err := json.Unmarshal(body, &e); status != 405 || err != nil || e.Error.Status != 405 || e.Error.Code != codeMethodNotAllowed {
 			t.Errorf("%s %s %s: %d %q", how, method, target, status, body)
 		}

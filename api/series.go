@@ -7,20 +7,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/projection"
 )
-
-// timeseriesBody is the body of /stats/timeseries.
-type timeseriesBody struct {
-	Window      string              `json:"window"`
-	StepSeconds int                 `json:"step_seconds"`
-	AsOf        *string             `json:"as_of"`
-	Namespace   string              `json:"namespace"`
-	Times       []string            `json:"times"`
-	Total       []int64             `json:"total"`
-	Series      *map[string][]int64 `json:"series,omitempty"`
-	Note        string              `json:"note,omitempty"`
-}
 
 // whoNote is the note of a by=who series asked for with a filter its counters do
 // not cross.
@@ -29,16 +18,14 @@ const whoNote = "the who series cover every wiki, domain and type: the wiki, dom
 // computeTimeseries builds one point per event-time minute of the window ending at
 // as_of, oldest first, from the minute buckets of the cube (of the who counters
 // for by=who).
-func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBody, error) {
-	h, _, err := s.readHead(ctx, false)
+func (s *Server) computeTimeseries(ctx context.Context, q *query) (*apitypes.Timeseries, error) {
+	h, err := s.readHead(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	out := &timeseriesBody{Window: q.window, StepSeconds: 60, Namespace: h.keys.NS, Times: []string{}, Total: []int64{}}
-	var series map[string][]int64
+	out := &apitypes.Timeseries{Window: q.window, StepSeconds: 60, Namespace: h.Keys.NS, Times: []apitypes.Time{}, Total: []int64{}}
 	if q.by != "" {
-		series = map[string][]int64{}
-		out.Series = &series
+		out.Series = map[string][]int64{}
 	}
 	kind, split := projection.KindCube, cubeSplit(q)
 	if q.by == byWho {
@@ -47,22 +34,21 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBo
 			out.Note = whoNote
 		}
 	}
-	if !h.meta.hasAsOf {
-		out.Note = "the projection has applied no event yet, so no window has an end"
+	if h.Meta.AsOf.IsZero() {
+		out.Note = noWindowNote
 		return out, nil
 	}
-	asOf := formatTimeMs(h.meta.asOfMs)
-	out.AsOf = &asOf
-	last := h.meta.asOfMinute()
+	out.AsOf = apitypes.At(h.Meta.AsOf)
+	last := h.Meta.AsOfMinute()
 	n := q.minutes
-	hashes, err := s.hgetall(ctx, minuteKeys(h.keys, kind, last, n))
+	hashes, err := s.hgetall(ctx, h.Keys.MinuteKeys(kind, last, n))
 	if err != nil {
 		return nil, err
 	}
-	out.Times = make([]string, n)
+	out.Times = make([]apitypes.Time, n)
 	out.Total = make([]int64, n)
 	for i, hm := range hashes {
-		out.Times[i] = time.Unix((last-n+1+int64(i))*60, 0).UTC().Format(time.RFC3339)
+		out.Times[i] = apitypes.At(time.Unix((last-n+1+int64(i))*60, 0))
 		for field, v := range hm {
 			g, ok := split(field)
 			if !ok {
@@ -70,19 +56,18 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*timeseriesBo
 			}
 			cnt := s.parseCount(v)
 			out.Total[i] += cnt
-			if series != nil {
-				row := series[g]
+			if out.Series != nil {
+				row := out.Series[g]
 				if row == nil {
 					row = make([]int64, n)
-					series[g] = row
+					out.Series[g] = row
 				}
 				row[i] += cnt
 			}
 		}
 	}
-	if series != nil && q.top > 0 && len(series) > q.top {
-		series = largest(series, q.top)
-		out.Series = &series
+	if out.Series != nil && q.top > 0 && len(out.Series) > q.top {
+		out.Series = largest(out.Series, q.top)
 	}
 	return out, nil
 }

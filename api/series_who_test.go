@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
@@ -105,7 +106,7 @@ func TestTimeseriesByWho(t *testing.T) {
 			for _, e := range doc.validate(schema, v, "$") {
 				t.Error(e)
 			}
-			got := decode[timeseriesBody](t, r)
+			got := decode[apitypes.Timeseries](t, r)
 			if int64(len(got.Times)) != tc.n || got.Series == nil {
 				t.Fatalf("%d times, series %v; want %d times and series", len(got.Times), got.Series, tc.n)
 			}
@@ -129,12 +130,12 @@ func TestTimeseriesByWho(t *testing.T) {
 				t.Errorf("total %v, want %v", got.Total, total)
 			}
 			keep := topOf(sums, tc.top)
-			if len(*got.Series) != len(keep) {
-				t.Errorf("series %v, want the groups %v", seriesNames(*got.Series), keep)
+			if len(got.Series) != len(keep) {
+				t.Errorf("series %v, want the groups %v", seriesNames(got.Series), keep)
 			}
 			for _, g := range keep {
 				groups[g.key] = true
-				if row := (*got.Series)[g.key]; fmt.Sprint(row) != fmt.Sprint(series[g.key]) {
+				if row := got.Series[g.key]; fmt.Sprint(row) != fmt.Sprint(series[g.key]) {
 					t.Errorf("series %q = %v, want %v", g.key, row, series[g.key])
 				}
 			}
@@ -149,8 +150,8 @@ func TestTimeseriesByWho(t *testing.T) {
 		}
 	}
 	// The who series add up to the cube's series, minute by minute.
-	plain := decode[timeseriesBody](t, get(t, s, "/stats/timeseries?window=24h"))
-	who := decode[timeseriesBody](t, get(t, s, "/stats/timeseries?window=24h&by=who"))
+	plain := decode[apitypes.Timeseries](t, get(t, s, "/stats/timeseries?window=24h"))
+	who := decode[apitypes.Timeseries](t, get(t, s, "/stats/timeseries?window=24h&by=who"))
 	if fmt.Sprint(plain.Total) != fmt.Sprint(who.Total) {
 		t.Errorf("by=who totals %v differ from the cube's %v", who.Total, plain.Total)
 	}

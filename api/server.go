@@ -39,6 +39,7 @@ import (
 
 	"github.com/wikiflow/wikiflow/api/web"
 	"github.com/wikiflow/wikiflow/internal/brokers"
+	"github.com/wikiflow/wikiflow/internal/projection"
 )
 
 // shutdownTimeout bounds the graceful shutdown of Run.
@@ -68,6 +69,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	rdb     *redis.Client
+	reader  *projection.Reader // reads rdb
 	app     *fiber.App
 	stats   Stats
 	metrics *httpMetrics
@@ -125,6 +127,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 		keepAlive: keepAliveEvery,
 	}
+	s.reader = projection.NewReader(s.rdb, cfg.Base)
 	for _, r := range routes {
 		s.known[r] = r
 	}
@@ -300,18 +303,18 @@ func (s *Server) handleHealth(c *fiber.Ctx) error {
 func (s *Server) handleReady(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), min(readyTimeout, s.cfg.RedisTimeout))
 	defer cancel()
-	h, _, err := s.readHead(ctx, false)
+	h, err := s.readHead(ctx, false)
 	var reasons []string
 	if err != nil {
 		reasons = append(reasons, "redis: "+err.Error())
 	} else if s.cfg.MaxStaleness > 0 {
 		switch {
-		case !h.meta.hasUpdated:
-			reasons = append(reasons, "projection "+h.keys.NS+" was never updated (no "+h.keys.Meta()+" "+"updated_ms)")
+		case h.Meta.Updated.IsZero():
+			reasons = append(reasons, "projection "+h.Keys.NS+" was never updated (no "+h.Keys.Meta()+" "+"updated_ms)")
 		default:
-			age := time.Since(time.UnixMilli(h.meta.updatedMs))
+			age := time.Since(h.Meta.Updated)
 			if age > s.cfg.MaxStaleness {
-				reasons = append(reasons, fmt.Sprintf("projection %s last updated %s ago (max-staleness %s)", h.keys.NS, age.Round(time.Second), s.cfg.MaxStaleness))
+				reasons = append(reasons, fmt.Sprintf("projection %s last updated %s ago (max-staleness %s)", h.Keys.NS, age.Round(time.Second), s.cfg.MaxStaleness))
 			}
 		}
 	}
@@ -332,10 +335,10 @@ func (s *Server) handleReady(c *fiber.Ctx) error {
 		return c.Send(b)
 	}
 	b := []byte(`{"status":"ready","redis":"ok","namespace":`)
-	b = appendString(b, h.keys.NS)
+	b = appendString(b, h.Keys.NS)
 	b = append(b, `,"freshness_seconds":`...)
-	if h.meta.hasUpdated {
-		b = appendFloat(b, freshness(time.Now(), h.meta.updatedMs))
+	if !h.Meta.Updated.IsZero() {
+		b = appendFloat(b, freshness(time.Now(), h.Meta.Updated))
 	} else {
 		b = append(b, "null"...)
 	}

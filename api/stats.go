@@ -46,7 +46,7 @@ type statsResult struct {
 	window    string
 	by        string
 	namespace string
-	meta      meta
+	meta      projection.Meta
 	// extended adds bot_share, types and edits_per_minute (any parameter given).
 	extended bool
 	botShare float64
@@ -74,17 +74,17 @@ func (r *statsResult) appendJSON(b []byte, now time.Time, withFreshness bool) []
 	b = append(b, `,"by":`...)
 	b = appendString(b, r.by)
 	b = append(b, `,"as_of":`...)
-	if r.meta.hasAsOf {
-		b = appendTimeMs(b, r.meta.asOfMs)
+	if !r.meta.AsOf.IsZero() {
+		b = appendTimeMs(b, r.meta.AsOf.UnixMilli())
 	} else {
 		b = append(b, "null"...)
 	}
 	if withFreshness {
 		b = append(b, `,"updated_at":`...)
-		if r.meta.hasUpdated {
-			b = appendTimeMs(b, r.meta.updatedMs)
+		if !r.meta.Updated.IsZero() {
+			b = appendTimeMs(b, r.meta.Updated.UnixMilli())
 			b = append(b, `,"freshness_seconds":`...)
-			b = appendFloat(b, freshness(now, r.meta.updatedMs))
+			b = appendFloat(b, freshness(now, r.meta.Updated))
 		} else {
 			b = append(b, `null,"freshness_seconds":null`...)
 		}
@@ -114,8 +114,8 @@ func (r *statsResult) appendJSON(b []byte, now time.Time, withFreshness bool) []
 }
 
 // freshness is now - updated in seconds, never negative.
-func freshness(now time.Time, updatedMs int64) float64 {
-	d := now.UnixMilli() - updatedMs
+func freshness(now, updated time.Time) float64 {
+	d := now.UnixMilli() - updated.UnixMilli()
 	if d < 0 {
 		d = 0
 	}
@@ -124,13 +124,13 @@ func freshness(now time.Time, updatedMs int64) float64 {
 
 // fastStats answers the parameterless /stats from the legacy hash and the meta.
 func (s *Server) fastStats(ctx context.Context) (*statsResult, error) {
-	h, legacy, err := s.readHead(ctx, true)
+	h, err := s.readHead(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	r := &statsResult{window: "all", by: byDomain, namespace: h.keys.NS, meta: h.meta}
-	r.groups = make([]group, 0, len(legacy))
-	for k, v := range legacy {
+	r := &statsResult{window: "all", by: byDomain, namespace: h.Keys.NS, meta: h.Meta}
+	r.groups = make([]group, 0, len(h.Legacy))
+	for k, v := range h.Legacy {
 		n := s.parseCount(v)
 		if n == 0 {
 			continue
@@ -147,11 +147,11 @@ func (s *Server) computeStats(ctx context.Context, q *query) (*statsResult, erro
 	if q.empty {
 		return s.fastStats(ctx)
 	}
-	h, _, err := s.readHead(ctx, false)
+	h, err := s.readHead(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	r := &statsResult{window: q.window, by: q.by, namespace: h.keys.NS, meta: h.meta, extended: true}
+	r := &statsResult{window: q.window, by: q.by, namespace: h.Keys.NS, meta: h.Meta, extended: true}
 	f := q.filter()
 	var groupKind projection.Kind
 	switch q.by {
@@ -164,13 +164,13 @@ func (s *Server) computeStats(ctx context.Context, q *query) (*statsResult, erro
 		f = filter{bot: -1}
 		r.note = "the " + q.by + " counts cover every wiki, type and bot flag: the wiki, domain, type and bot filters do not apply to this grouping (its counters do not cross them), nor to total, types and bot_share"
 	}
-	cubeKeys := countKeys(h.keys, projection.KindCube, q.minutes, h.meta)
+	cubeKeys := h.Keys.CountKeys(projection.KindCube, q.minutes, h.Meta.AsOf)
 	var groupKeys, recentKeys []string
 	if groupKind != "" {
-		groupKeys = countKeys(h.keys, groupKind, q.minutes, h.meta)
+		groupKeys = h.Keys.CountKeys(groupKind, q.minutes, h.Meta.AsOf)
 	}
-	if q.minutes == 0 && h.meta.hasAsOf {
-		recentKeys = countKeys(h.keys, projection.KindCube, 5, h.meta)
+	if q.minutes == 0 && !h.Meta.AsOf.IsZero() {
+		recentKeys = h.Keys.CountKeys(projection.KindCube, 5, h.Meta.AsOf)
 	}
 	all := make([]string, 0, len(cubeKeys)+len(groupKeys)+len(recentKeys))
 	all = append(append(append(all, cubeKeys...), groupKeys...), recentKeys...)
@@ -226,7 +226,7 @@ func (s *Server) computeStats(ctx context.Context, q *query) (*statsResult, erro
 		}
 		r.epm = float64(recent) / 5
 	}
-	if !h.meta.hasAsOf && q.minutes > 0 && r.note == "" {
+	if h.Meta.AsOf.IsZero() && q.minutes > 0 && r.note == "" {
 		r.note = "the projection has applied no event yet, so no window has an end"
 	}
 	return r, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/projection"
 )
 
@@ -180,7 +181,7 @@ func TestStreamClientLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e errorJSON
+	var e apitypes.Error
 	err = json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
 	if resp.StatusCode != 503 || err != nil || e.Error.Code != "too_many_clients" || !strings.Contains(e.Error.Message, "at most 2 clients") {
@@ -223,7 +224,7 @@ func TestStreamHeartbeatsAndChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st statsJSON
+		var st apitypes.Stats
 		if err := json.Unmarshal([]byte(ev.data), &st); err != nil || st.Total != int64(len(f.events)) {
 			t.Fatalf("first event %+v: %v", ev, err)
 		}
@@ -239,7 +240,7 @@ func TestStreamHeartbeatsAndChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st statsJSON
+		var st apitypes.Stats
 		if err := json.Unmarshal([]byte(ev.data), &st); err != nil || st.Total != total+5 || st.Stats["added.example.org"] != 5 {
 			t.Errorf("client %d: event after the change %+v: %v", i, ev, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/testenv"
@@ -90,15 +91,15 @@ func TestCountKeys(t *testing.T) {
 		return 0, false
 	}
 	for _, asOfMin := range []int64{29_000_000, 29_000_001, 29_000_059, 29_000_030, 29_000_058} {
-		m := meta{asOfMs: asOfMin*60_000 + 12_345, hasAsOf: true}
+		asOf := time.UnixMilli(asOfMin*60_000 + 12_345)
 		for w, n := range windowMinutes {
 			if n == 0 {
-				if keys := countKeys(k, projection.KindCube, n, m); len(keys) != 1 || keys[0] != k.All(projection.KindCube) {
+				if keys := k.CountKeys(projection.KindCube, n, asOf); len(keys) != 1 || keys[0] != k.All(projection.KindCube) {
 					t.Errorf("all: %v", keys)
 				}
 				continue
 			}
-			keys := countKeys(k, projection.KindCube, n, m)
+			keys := k.CountKeys(projection.KindCube, n, asOf)
 			var total int64
 			seen := map[string]bool{}
 			for _, key := range keys {
@@ -120,7 +121,7 @@ func TestCountKeys(t *testing.T) {
 			}
 		}
 	}
-	if keys := countKeys(k, projection.KindCube, 5, meta{}); keys != nil {
+	if keys := k.CountKeys(projection.KindCube, 5, time.Time{}); keys != nil {
 		t.Errorf("no as_of: %v", keys)
 	}
 }
@@ -172,7 +173,7 @@ func TestPanicIsInternal(t *testing.T) {
 	s.App().Get("/fail", func(c *fiber.Ctx) error { return errors.New("disk on fire") })
 	for _, target := range []string{"/boom", "/fail"} {
 		r := get(t, s, target)
-		e := decode[errorJSON](t, r)
+		e := decode[apitypes.Error](t, r)
 		if r.status != 500 || e.Error.Code != "internal" || strings.Contains(e.Error.Message, "fire") {
 			t.Errorf("%s: %d %s", target, r.status, r.body)
 		}
@@ -255,7 +256,7 @@ func TestRedisComesBack(t *testing.T) {
 	if last.status != 200 {
 		t.Fatalf("Redis back: still %d %s", last.status, last.body)
 	}
-	if got := decode[statsJSON](t, last); got.Total != int64(len(f.window(5))) {
+	if got := decode[apitypes.Stats](t, last); got.Total != int64(len(f.window(5))) {
 		t.Errorf("total %d after recovery, want %d", got.Total, len(f.window(5)))
 	}
 }
