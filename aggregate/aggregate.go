@@ -311,7 +311,7 @@ type item struct {
 }
 
 func (w *worker) run(ctx context.Context) error {
-	backoff := minBackoff
+	backoff := retry.NewDoubling(minBackoff, maxBackoff)
 	for ctx.Err() == nil {
 		err := w.setup(ctx)
 		var lost *TailLostError
@@ -320,7 +320,7 @@ func (w *worker) run(ctx context.Context) error {
 			continue
 		}
 		if err == nil {
-			backoff = minBackoff
+			backoff.Reset()
 			err = w.loop(ctx)
 			if err == nil || ctx.Err() != nil {
 				return nil
@@ -336,10 +336,9 @@ func (w *worker) run(ctx context.Context) error {
 			return nil
 		}
 		w.failed("consume", err)
-		if !retry.Sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff.Next()) {
 			return nil
 		}
-		backoff = min(2*backoff, maxBackoff)
 	}
 	return nil
 }
@@ -871,9 +870,47 @@ func (w *worker) contiguous(ctx context.Context, items []item) (int, error) {
 // (every message in hand) is kept in progress during retries.
 func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyResult, error) {
 	d := w.delta
+	invalid, canaries := w.sum(d, run)
+	last := run[len(run)-1]
+	var res projection.ApplyResult
+	retried := false
+	err := retry.Do(ctx, retry.NewDoubling(minBackoff, maxBackoff), func() error {
+		if retried {
+			for _, it := range held {
+				_ = it.m.InProgress()
+			}
+		}
+		retried = true
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		defer cancel()
+		start := time.Now()
+		var err error
+		if res, err = w.store.Apply(actx, w.ns, w.cfg.Consumer, w.wm, last.seq, d); err != nil {
+			return err
+		}
+		w.healthy("redis apply")
+		w.stats.ApplyNanos.Add(int64(time.Since(start)))
+		w.stats.ApplyCount.Add(1)
+		return nil
+	}, func(err error, _ time.Duration) { w.failed("redis apply", err) })
+	if err != nil {
+		return res, err
+	}
+	if res.Status == projection.Applied {
+		w.stats.Batches.Add(1)
+		w.stats.Applied.Add(int64(d.Len()))
+		w.stats.Invalid.Add(invalid)
+		w.stats.Canaries.Add(canaries)
+		w.freshness(run)
+	}
+	return res, nil
+}
+
+// sum resets d to the events of run and returns how many of its messages failed
+// to parse (each logged) and how many were canaries.
+func (w *worker) sum(d *projection.Delta, run []item) (invalid, canaries int64) {
 	d.Reset()
 	d.FirstSeq = run[0].seq
-	var invalid, canaries int64
 	for i := range run {
 		it := &run[i]
 		switch {
@@ -886,35 +923,7 @@ func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyR
 			d.Add(&it.ev)
 		}
 	}
-	last := run[len(run)-1]
-	backoff := minBackoff
-	for {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
-		start := time.Now()
-		res, err := w.store.Apply(actx, w.ns, w.cfg.Consumer, w.wm, last.seq, d)
-		cancel()
-		if err == nil {
-			w.healthy("redis apply")
-			w.stats.ApplyNanos.Add(int64(time.Since(start)))
-			w.stats.ApplyCount.Add(1)
-			if res.Status == projection.Applied {
-				w.stats.Batches.Add(1)
-				w.stats.Applied.Add(int64(d.Len()))
-				w.stats.Invalid.Add(invalid)
-				w.stats.Canaries.Add(canaries)
-				w.freshness(run)
-			}
-			return res, nil
-		}
-		w.failed("redis apply", err)
-		if !retry.Sleep(ctx, backoff) {
-			return res, ctx.Err()
-		}
-		backoff = min(2*backoff, maxBackoff)
-		for _, it := range held {
-			_ = it.m.InProgress()
-		}
-	}
+	return invalid, canaries
 }
 
 // freshness records now minus the receive time of the run's newest message.

@@ -243,7 +243,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		<-progressDone
 	}()
 
-	backoff := time.Second
+	backoff := retry.NewDoubling(time.Second, 30*time.Second)
 	for {
 		started := time.Now()
 		err := b.runPipeline(ctx, js, kc, dialer)
@@ -255,14 +255,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 			return err
 		}
 		if time.Since(started) > time.Minute {
-			backoff = time.Second
+			backoff.Reset()
 		}
 		b.stats.Restarts.Add(1)
-		b.log.Warn("pipeline stopped; restarting from the position recorded in the stream", "err", err, "retry_in", backoff)
-		if !retry.Sleep(ctx, backoff) {
+		wait := backoff.Next()
+		b.log.Warn("pipeline stopped; restarting from the position recorded in the stream", "err", err, "retry_in", wait)
+		if !retry.Sleep(ctx, wait) {
 			return nil
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
@@ -287,9 +287,11 @@ func (b *Bridge) Ready(ctx context.Context) error {
 
 // connect connects to NATS, retrying until it succeeds or ctx ends (nil).
 func (b *Bridge) connect(ctx context.Context) *nats.Conn {
+	var nc *nats.Conn
 	logged := false
-	for {
-		nc, err := b.cfg.NATS.Connect("bridge",
+	err := retry.Do(ctx, retry.NewDoubling(2*time.Second, 2*time.Second), func() error {
+		var err error
+		nc, err = b.cfg.NATS.Connect("bridge",
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil { // nil: the bridge closed the connection itself
 					b.log.Warn("disconnected from NATS", "err", err)
@@ -298,17 +300,17 @@ func (b *Bridge) connect(ctx context.Context) *nats.Conn {
 			nats.ReconnectHandler(func(c *nats.Conn) {
 				b.log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted())
 			}))
-		if err == nil {
-			return nc
-		}
+		return err
+	}, func(err error, _ time.Duration) {
 		if !logged {
 			b.log.Warn("NATS not reachable yet; retrying", "err", err)
 			logged = true
 		}
-		if !retry.Sleep(ctx, 2*time.Second) {
-			return nil
-		}
+	})
+	if err != nil {
+		return nil
 	}
+	return nc
 }
 
 func (b *Bridge) progress(ctx context.Context) {

@@ -47,9 +47,9 @@ type publisher struct {
 	// sendErr is set once a send failed: the records after it are not sent.
 	sendErr error
 	// failures counts consecutive resynchronisations caused by failing publishes
-	// (rather than a broken chain), and wait is the pause before the next attempt.
+	// (rather than a broken chain), and backoff spaces their attempts.
 	failures int
-	wait     time.Duration
+	backoff  *retry.Backoff
 }
 
 // entry is one record in the queue with the outcome of its publish.
@@ -107,7 +107,7 @@ func (p *publisher) run(ctx context.Context, in <-chan *record, errc <-chan erro
 	limit := p.b.cfg.MaxInFlight
 	p.queue = newRing(limit)
 	p.nextSeq, p.nextID = p.last, p.lastID
-	p.wait = 100 * time.Millisecond
+	p.backoff = retry.NewDoubling(100*time.Millisecond, 5*time.Second)
 	guard := time.NewTimer(time.Hour)
 	guard.Stop()
 	filling := true
@@ -262,7 +262,8 @@ func (p *publisher) settleEntry(e *entry) error {
 	default:
 		p.b.stats.Published.Add(1)
 		p.last, p.lastID = e.ack.Sequence, r.id
-		p.failures, p.wait = 0, 100*time.Millisecond
+		p.failures = 0
+		p.backoff.Reset()
 	}
 	p.settle(r)
 	return nil
@@ -304,10 +305,9 @@ func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer)
 		if p.failures++; p.failures >= 10 {
 			return fmt.Errorf("publish to stream %s keeps failing: %w", p.b.cfg.Stream, cause)
 		}
-		if !retry.Sleep(ctx, p.wait) {
+		if !retry.Sleep(ctx, p.backoff.Next()) {
 			return ctx.Err()
 		}
-		p.wait = min(p.wait*2, 5*time.Second)
 	}
 	p.nextSeq, p.nextID = p.last, p.lastID
 	for _, r := range rest {
@@ -439,49 +439,63 @@ func (p *publisher) resync(ctx context.Context, rest []*record, cause error) (ma
 // streamInfo asks for the stream's state until it gets it: after a disconnect the
 // client reconnects by itself, and the stream answers again once it is back.
 func (p *publisher) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	var info *jetstream.StreamInfo
+	attempt := 0
+	err := retry.Do(ctx, retry.NewDoubling(250*time.Millisecond, 2*time.Second), func() error {
+		attempt++
 		cctx, cancel := context.WithTimeout(ctx, p.b.cfg.AckTimeout)
-		info, err := p.stream.Info(cctx)
+		var err error
+		info, err = p.stream.Info(cctx)
 		cancel()
-		if err == nil {
-			return info, nil
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return retry.Stop(ctx.Err())
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return retry.Stop(fmt.Errorf("stream %s: %w", p.b.cfg.Stream, err))
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("stream %s: %w", p.b.cfg.Stream, err)
-		}
+		return err
+	}, func(err error, _ time.Duration) {
 		if attempt%10 == 1 {
 			p.b.log.Warn("waiting for the stream to answer", "stream", p.b.cfg.Stream, "attempt", attempt, "err", err)
 		}
-		if !retry.Sleep(ctx, wait) {
-			return nil, ctx.Err()
-		}
-		wait = min(wait*2, 2*time.Second)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return info, nil
 }
 
 // getMsg reads one message, retrying transient failures.
 func (p *publisher) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
-	var last error
-	for attempt := 0; attempt < 20; attempt++ {
+	const attempts = 20
+	var m *jetstream.RawStreamMsg
+	attempt := 0
+	err := retry.Do(ctx, retry.NewDoubling(250*time.Millisecond, 250*time.Millisecond), func() error {
+		attempt++
 		cctx, cancel := context.WithTimeout(ctx, p.b.cfg.AckTimeout)
-		m, err := p.stream.GetMsg(cctx, seq)
+		var err error
+		m, err = p.stream.GetMsg(cctx, seq)
 		cancel()
-		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
-			return m, err
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return retry.Stop(err)
+		case ctx.Err() != nil:
+			return retry.Stop(ctx.Err())
+		case attempt >= attempts:
+			return retry.Stop(fmt.Errorf("read stream %s sequence %d: %w", p.b.cfg.Stream, seq, err))
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		last = err
-		if !retry.Sleep(ctx, 250*time.Millisecond) {
-			return nil, ctx.Err()
-		}
+		return err
+	}, func(err error, wait time.Duration) {
+		p.b.log.Debug("reading a stream message failed; retrying", "stream", p.b.cfg.Stream, "seq", seq, "attempt", attempt, "retry_in", wait, "err", err)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("read stream %s sequence %d: %w", p.b.cfg.Stream, seq, last)
+	return m, nil
 }
 
 // jsErrCodeStreamWrongLastMsgID is the stream's answer to a publish whose expected

@@ -239,21 +239,17 @@ func (in *Ingester) Run(ctx context.Context) error {
 // start creates the topics and reads the position, retrying with backoff while
 // Kafka is unreachable. It reports false when ctx ended first.
 func (in *Ingester) start(ctx context.Context) (position, bool) {
-	bo := retry.NewBackoff(in.cfg.BackoffMin, in.cfg.BackoffMax)
-	for {
-		pos, err := in.position(ctx)
-		if err == nil {
-			return pos, true
+	var pos position
+	err := retry.Do(ctx, retry.NewBackoff(in.cfg.BackoffMin, in.cfg.BackoffMax), func() error {
+		var err error
+		if pos, err = in.position(ctx); err != nil && ctx.Err() != nil {
+			return retry.Stop(err)
 		}
-		if ctx.Err() != nil {
-			return position{}, false
-		}
-		d := bo.Next()
+		return err
+	}, func(err error, d time.Duration) {
 		in.log.Warn("cannot read the position from Kafka; retrying", "brokers", in.cfg.Kafka.Brokers, "retry_in", d.Round(time.Millisecond), "err", err)
-		if !retry.Sleep(ctx, d) {
-			return position{}, false
-		}
-	}
+	})
+	return pos, err == nil
 }
 
 func (in *Ingester) position(ctx context.Context) (position, error) {

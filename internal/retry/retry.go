@@ -1,5 +1,6 @@
 // Package retry holds the waiting that every stage does between attempts: a
-// cancellable sleep and an exponential backoff with jitter.
+// cancellable sleep, an exponential backoff (with or without jitter) and Do, the
+// loop that retries an operation with them.
 package retry
 
 import (
@@ -27,10 +28,11 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 // with every failure up to Max, and each delay is drawn uniformly between Min and
 // the ceiling (full jitter above a floor, so that clients that failed together do
 // not retry together and a failing server is never hammered). The zero value is
-// not usable; use NewBackoff.
+// not usable; use NewBackoff or NewDoubling.
 type Backoff struct {
 	min, max time.Duration
 	failures int
+	steady   bool // no jitter: every delay is the ceiling
 }
 
 // NewBackoff returns a Backoff between min and max (max below min means min).
@@ -39,6 +41,15 @@ func NewBackoff(min, max time.Duration) *Backoff {
 		max = min
 	}
 	return &Backoff{min: min, max: max}
+}
+
+// NewDoubling returns a Backoff without jitter between min and max: its delays
+// are min, 2×min, 4×min… up to max. It suits a single client whose retries
+// cannot fall in step with others' (max below min means min).
+func NewDoubling(min, max time.Duration) *Backoff {
+	b := NewBackoff(min, max)
+	b.steady = true
+	return b
 }
 
 // Ceiling returns the largest delay the next call to Next may return.
@@ -54,8 +65,8 @@ func (b *Backoff) Ceiling() time.Duration {
 func (b *Backoff) Next() time.Duration {
 	c := b.Ceiling()
 	b.failures++
-	if c <= b.min {
-		return b.min
+	if b.steady || c <= b.min {
+		return c
 	}
 	return b.min + rand.N(c-b.min+1)
 }
