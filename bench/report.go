@@ -29,6 +29,8 @@ type Results struct {
 	Resources []Resource `json:"resources"`
 	// API holds the HTTP load tests.
 	API []APIResult `json:"api"`
+	// Peers compares wikiflow with other systems on the same backlog (--only peers).
+	Peers *Peers `json:"peers,omitempty"`
 	// Notes are remarks of the harness (fallbacks taken, runs that did not finish).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -263,6 +265,9 @@ func (r *Results) Markdown() string {
 		w("\n")
 	}
 
+	if r.Peers != nil {
+		b.WriteString(r.Peers.Markdown())
+	}
 	if len(r.Notes) > 0 {
 		w("## Notes of this run\n\n")
 		for _, n := range r.Notes {

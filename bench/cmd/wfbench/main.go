@@ -79,7 +79,7 @@ Flags:
 	fs.Float64Var(&o.liveRate, "live-rate", 100, "live rate, events/s")
 	fs.Float64Var(&o.highRate, "high-rate", 10000, "high rate, events/s")
 	fs.DurationVar(&o.apiFor, "api-duration", 0, "duration of each API load test (default 10s, quick 3s)")
-	fs.StringVar(&o.only, "only", "", "comma-separated subset of: stages,e2e,fresh,api,rebuild (default all)")
+	fs.StringVar(&o.only, "only", "", "comma-separated subset of: stages,e2e,fresh,api,rebuild,peers (default all)")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary folder (logs of every process)")
 	fs.BoolVar(&o.noReport, "no-report", false, "print the results only; do not write BENCHMARKS.md and results.json")
 	fs.BoolVar(&o.render, "render", false, "measure nothing: write BENCHMARKS.md again from the results file (--out-json) and the reports of other runs")

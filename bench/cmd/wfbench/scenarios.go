@@ -111,6 +111,14 @@ func (h *harness) all(ctx context.Context) error {
 			h.res.Freshness = append(h.res.Freshness, f)
 		}
 	}
+	if o.want("peers") {
+		if err := h.peers(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			h.note("the peers comparison did not complete: %v", firstLine(err))
+		}
+	}
 	// Order the rebuild after the end-to-end figures.
 	sort.SliceStable(h.res.Throughput, func(i, j int) bool {
 		return h.res.Throughput[i].Key != "rebuild" && h.res.Throughput[j].Key == "rebuild"
