@@ -50,7 +50,7 @@ func TestFastEncoderMatchesEncodingJSON(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 17, 30, 250_000_000, time.UTC)
 	full := projection.Meta{AsOf: time.UnixMilli(1764411420123).UTC(), Updated: time.UnixMilli(1764411449001).UTC()}
 	cases := map[string]*statsResult{
-		"empty": {window: "all", by: byDomain, namespace: "live"},
+		"empty":     {window: "all", by: byDomain, namespace: "live"},
 		"one group": {groups: []group{{"en.wikipedia.org", 42}}, total: 42, window: "all", by: byDomain, namespace: "live", meta: full},
 		"extended, empty maps": {window: "5m", by: byWiki, namespace: "r20261129t101500", meta: full, extended: true,
 			note: "the projection has applied no event yet, so no window has an end"},
