@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wikiflow/wikiflow/api/apitypes"
 	"github.com/wikiflow/wikiflow/internal/sse"
 )
 
@@ -24,53 +25,12 @@ type doer interface {
 	Do(req *http.Request) (*http.Response, error)
 }
 
-// apiTime is an RFC 3339 time that decodes leniently: an empty string or null is
-// the zero time rather than an error.
-type apiTime struct{ time.Time }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (t *apiTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" || string(b) == `""` {
-		t.Time = time.Time{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return err
-	}
-	t.Time = v
-	return nil
-}
-
-// statsResponse is the body of GET /stats (and of each /stats/stream event).
-type statsResponse struct {
-	Stats            map[string]int64 `json:"stats"`
-	Total            int64            `json:"total"`
-	Window           string           `json:"window"`
-	By               string           `json:"by"`
-	AsOf             apiTime          `json:"as_of"`
-	UpdatedAt        apiTime          `json:"updated_at"`
-	FreshnessSeconds *float64         `json:"freshness_seconds"`
-	Namespace        string           `json:"namespace"`
-	BotShare         *float64         `json:"bot_share"`
-	Types            map[string]int64 `json:"types"`
-	EditsPerMinute   *float64         `json:"edits_per_minute"`
-	Note             string           `json:"note"`
-}
-
-// timeseriesResponse is the body of GET /stats/timeseries.
-type timeseriesResponse struct {
-	Window      string             `json:"window"`
-	StepSeconds float64            `json:"step_seconds"`
-	AsOf        apiTime            `json:"as_of"`
-	Times       []apiTime          `json:"times"`
-	Total       []int64            `json:"total"`
-	Series      map[string][]int64 `json:"series"`
-}
+// The bodies the API answers with, declared once in api/apitypes.
+type (
+	apiTime            = apitypes.Time
+	statsResponse      = apitypes.Stats
+	timeseriesResponse = apitypes.Timeseries
+)
 
 // topItem is one entry of /stats/top/pages (Title) or /stats/top/editors (User).
 type topItem struct {
