@@ -125,8 +125,8 @@ func (c Config) Validate() error {
 	if c.Limit < 0 {
 		errs = append(errs, errors.New("limit must not be negative"))
 	}
-	if c.Stream == "" {
-		errs = append(errs, errors.New("stream must not be empty"))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
 	}
 	return errors.Join(errs...)
 }
