@@ -44,7 +44,7 @@ const (
 // DefaultEventsConfig returns the documented defaults.
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
-		NATS:       brokers.NATS{URL: "nats://127.0.0.1:4222"},
+		NATS:       brokers.NATS{URL: brokers.DefaultNATS},
 		Stream:     wire.DefaultStream,
 		MaxClients: 1000,
 		Buffer:     64 << 10,

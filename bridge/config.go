@@ -53,8 +53,8 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:            brokers.Kafka{Brokers: []string{"127.0.0.1:9092"}, Topic: wire.DefaultTopic},
-		NATS:             brokers.NATS{URL: "nats://127.0.0.1:4222"},
+		Kafka:            brokers.Kafka{Brokers: []string{brokers.DefaultKafka}, Topic: wire.DefaultTopic},
+		NATS:             brokers.NATS{URL: brokers.DefaultNATS},
 		Stream:           wire.DefaultStream,
 		MaxAge:           168 * time.Hour,
 		MaxBytes:         10 * GiB,

@@ -69,7 +69,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{NATS: brokers.NATS{URL: "nats://127.0.0.1:4222"}, Stream: wire.DefaultStream, Format: FormatNDJSON}
+	return Config{NATS: brokers.NATS{URL: brokers.DefaultNATS}, Stream: wire.DefaultStream, Format: FormatNDJSON}
 }
 
 // Flags registers the replay flags.
