@@ -582,11 +582,12 @@ func TestConfig(t *testing.T) {
 	bad.BatchSize = 0
 	bad.AckWait = 10 * time.Millisecond
 	bad.Base = ""
+	bad.Stream = "a/b"
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, s := range []string{"consumer", "batch-size", "ack-wait", "hash"} {
+	for _, s := range []string{"stream:", "consumer", "batch-size", "ack-wait", "hash"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %s", err, s)
 		}

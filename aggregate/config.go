@@ -55,8 +55,8 @@ const (
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		NATS:          brokers.NATS{URL: "nats://127.0.0.1:4222"},
-		Redis:         brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
+		NATS:          brokers.NATS{URL: brokers.DefaultNATS},
+		Redis:         brokers.Redis{URL: brokers.DefaultRedis},
 		Stream:        wire.DefaultStream,
 		Consumer:      DefaultConsumer,
 		FilterSubject: wire.SubjectAll,
@@ -90,8 +90,8 @@ func (c Config) Validate() error {
 	if _, err := c.Redis.Options(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Stream == "" || strings.ContainsAny(c.Stream, " \t.*>") {
-		errs = append(errs, fmt.Errorf("stream: %q is not a valid stream name", c.Stream))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
 	}
 	if c.Consumer == "" || strings.ContainsAny(c.Consumer, " \t.*>") {
 		errs = append(errs, fmt.Errorf("consumer: %q is not a valid durable name", c.Consumer))

@@ -63,7 +63,7 @@ const defaultStageMetrics = "http://127.0.0.1:8081/metrics,http://127.0.0.1:8082
 func DefaultConfig() Config {
 	return Config{
 		Addr:             "127.0.0.1:8080",
-		Redis:            brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
+		Redis:            brokers.Redis{URL: brokers.DefaultRedis},
 		Base:             wire.DefaultHash,
 		RequestTimeout:   5 * time.Second,
 		MaxStaleness:     5 * time.Minute,

@@ -44,7 +44,7 @@ const (
 // DefaultEventsConfig returns the documented defaults.
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
-		NATS:       brokers.NATS{URL: "nats://127.0.0.1:4222"},
+		NATS:       brokers.NATS{URL: brokers.DefaultNATS},
 		Stream:     wire.DefaultStream,
 		MaxClients: 1000,
 		Buffer:     64 << 10,
@@ -71,8 +71,8 @@ func (c EventsConfig) problems() []error {
 	if c.NATS.URL == "" {
 		errs = append(errs, errors.New("nats-url must not be empty"))
 	}
-	if c.Stream == "" {
-		errs = append(errs, errors.New("stream must not be empty"))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
 	}
 	if c.MaxClients < 1 {
 		errs = append(errs, fmt.Errorf("events-max-clients %d: must be at least 1", c.MaxClients))

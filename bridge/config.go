@@ -53,8 +53,8 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:            brokers.Kafka{Brokers: []string{"127.0.0.1:9092"}, Topic: wire.DefaultTopic},
-		NATS:             brokers.NATS{URL: "nats://127.0.0.1:4222"},
+		Kafka:            brokers.Kafka{Brokers: []string{brokers.DefaultKafka}, Topic: wire.DefaultTopic},
+		NATS:             brokers.NATS{URL: brokers.DefaultNATS},
 		Stream:           wire.DefaultStream,
 		MaxAge:           168 * time.Hour,
 		MaxBytes:         10 * GiB,
@@ -93,10 +93,8 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.NATS.URL) == "" {
 		errs = append(errs, errors.New("nats-url: must not be empty"))
 	}
-	if c.Stream == "" {
-		errs = append(errs, errors.New("stream: must not be empty"))
-	} else if strings.ContainsAny(c.Stream, " \t\r\n.*>/\\") {
-		errs = append(errs, fmt.Errorf("stream: %q must not contain whitespace, '.', '*', '>', '/' or '\\'", c.Stream))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
 	}
 	if c.MaxAge < 0 {
 		errs = append(errs, fmt.Errorf("stream-max-age: %s is negative (0 keeps messages forever)", c.MaxAge))

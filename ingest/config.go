@@ -102,7 +102,7 @@ func DefaultConfig() Config {
 		BackoffMin:        time.Second,
 		BackoffMax:        60 * time.Second,
 		MaxEventSize:      1 << 20,
-		Kafka:             brokers.Kafka{Brokers: []string{"127.0.0.1:9092"}, Topic: wire.DefaultTopic},
+		Kafka:             brokers.Kafka{Brokers: []string{brokers.DefaultKafka}, Topic: wire.DefaultTopic},
 		DeadLetterTopic:   wire.DefaultDeadLetterTopic,
 		Partitions:        3,
 		ReplicationFactor: 1,

@@ -69,7 +69,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{NATS: brokers.NATS{URL: "nats://127.0.0.1:4222"}, Stream: wire.DefaultStream, Format: FormatNDJSON}
+	return Config{NATS: brokers.NATS{URL: brokers.DefaultNATS}, Stream: wire.DefaultStream, Format: FormatNDJSON}
 }
 
 // Flags registers the replay flags.
@@ -125,8 +125,8 @@ func (c Config) Validate() error {
 	if c.Limit < 0 {
 		errs = append(errs, errors.New("limit must not be negative"))
 	}
-	if c.Stream == "" {
-		errs = append(errs, errors.New("stream must not be empty"))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -226,8 +226,9 @@ func TestReplaySinceSelectsByLogTime(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	bad := DefaultConfig()
 	bad.Format, bad.Bot, bad.Since, bad.Limit = "xml", "maybe", "yesterday", -1
+	bad.Stream = "a.b"
 	err := bad.Validate()
-	for _, want := range []string{"format", "bot", "since", "limit"} {
+	for _, want := range []string{"format", "bot", "since", "limit", "stream:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation error lacks %q: %v", want, err)
 		}

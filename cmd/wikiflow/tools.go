@@ -129,7 +129,13 @@ func runStatus(ctx context.Context, args []string, getenv env, stdout, stderr io
 	brokers.RedisFlags(f, &redisCfg)
 	f.String(&stream, "stream", "WIKIFLOW_STREAM", wire.DefaultStream, "JetStream stream")
 	f.String(&base, "hash", "WIKIFLOW_HASH", wire.DefaultHash, "base name of the projection")
-	if err := parse(f, args, nil); err != nil {
+	validStream := func() error {
+		if err := wire.ValidStreamName(stream); err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
+		return nil
+	}
+	if err := parse(f, args, validStream); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -89,7 +89,7 @@ type Kafka struct {
 
 // KafkaFlags registers the Kafka flags on f, bound to k.
 func KafkaFlags(f *cli.Flags, k *Kafka, defaultTopic string) {
-	f.List(&k.Brokers, "kafka-brokers", "WIKIFLOW_KAFKA_BROKERS", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	f.List(&k.Brokers, "kafka-brokers", "WIKIFLOW_KAFKA_BROKERS", DefaultKafka, "Kafka bootstrap brokers")
 	f.String(&k.Topic, "kafka-topic", "WIKIFLOW_KAFKA_TOPIC", defaultTopic, "Kafka topic of the events")
 	f.String(&k.SASLMechanism, "kafka-sasl", "WIKIFLOW_KAFKA_SASL", "", "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	f.String(&k.User, "kafka-user", "WIKIFLOW_KAFKA_USER", "", "Kafka SASL user")
@@ -201,7 +201,7 @@ type NATS struct {
 
 // NATSFlags registers the NATS flags on f, bound to n.
 func NATSFlags(f *cli.Flags, n *NATS) {
-	f.String(&n.URL, "nats-url", "WIKIFLOW_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	f.String(&n.URL, "nats-url", "WIKIFLOW_NATS_URL", DefaultNATS, "NATS server URL(s), comma-separated")
 	f.String(&n.CredsFile, "nats-creds", "WIKIFLOW_NATS_CREDS", "", "NATS credentials file")
 	f.String(&n.NKeyFile, "nats-nkey", "WIKIFLOW_NATS_NKEY", "", "NATS NKey seed file")
 	f.String(&n.User, "nats-user", "WIKIFLOW_NATS_USER", "", "NATS user")
@@ -264,7 +264,7 @@ type Redis struct {
 
 // RedisFlags registers the Redis flags on f, bound to r.
 func RedisFlags(f *cli.Flags, r *Redis) {
-	f.String(&r.URL, "redis-url", "WIKIFLOW_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (rediss:// for TLS)")
+	f.String(&r.URL, "redis-url", "WIKIFLOW_REDIS_URL", DefaultRedis, "Redis URL (rediss:// for TLS)")
 	f.String(&r.User, "redis-user", "WIKIFLOW_REDIS_USER", "", "Redis ACL user")
 	f.String(&r.Password, "redis-password", "WIKIFLOW_REDIS_PASSWORD", "", "Redis password (prefer the environment variable)")
 	tlsFlags(f, &r.TLS, "redis", "WIKIFLOW_REDIS")

@@ -63,7 +63,7 @@ func DefaultConfig() Config {
 		Seed:      1,
 		Out:       OutKafka,
 		TruthFile: "gen-truth.json",
-		Kafka:     brokers.Kafka{Brokers: []string{"127.0.0.1:9092"}, Topic: wire.DefaultTopic},
+		Kafka:     brokers.Kafka{Brokers: []string{brokers.DefaultKafka}, Topic: wire.DefaultTopic},
 	}
 }
 

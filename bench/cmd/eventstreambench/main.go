@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
 // options are the measurement's settings.
@@ -38,7 +40,7 @@ func main() {
 	fs.IntVar(&o.clients, "clients", 1000, "concurrent SSE clients")
 	fs.Float64Var(&o.rate, "rate", 50, "events published per second while the clients are connected")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long events are published with the clients connected")
-	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis the API reads (its keys get a unique prefix, removed at the end)")
+	fs.StringVar(&o.redisURL, "redis-url", brokers.DefaultRedis, "Redis the API reads (its keys get a unique prefix, removed at the end)")
 	fs.StringVar(&o.bin, "bin", "", "wikiflow binary to measure (default: go build ./cmd/wikiflow into a temporary folder)")
 	fs.StringVar(&o.outJSON, "out-json", "bench/eventstream.json", "JSON results")
 	fs.StringVar(&o.outMD, "out-md", "bench/eventstream.md", "Markdown results, for BENCHMARKS.md")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wikiflow/wikiflow/bench"
+	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
 // options are the harness's settings.
@@ -66,8 +67,8 @@ Flags:
 	fs.BoolVar(&o.quick, "quick", quickEnv != "" && quickEnv != "0" && quickEnv != "false", "small N and one repetition (env BENCH_QUICK=1)")
 	fs.StringVar(&o.bin, "bin", ".wikiflow/bin/wikiflow", "the wikiflow binary to measure")
 	fs.StringVar(&o.natsServer, "nats-server", ".wikiflow/bin/nats-server", "the nats-server binary to run privately")
-	fs.StringVar(&o.kafka, "kafka", "127.0.0.1:9092", "Kafka bootstrap broker")
-	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL")
+	fs.StringVar(&o.kafka, "kafka", brokers.DefaultKafka, "Kafka bootstrap broker")
+	fs.StringVar(&o.redisURL, "redis-url", brokers.DefaultRedis, "Redis URL")
 	fs.StringVar(&o.outMD, "out-md", "BENCHMARKS.md", "Markdown report to write")
 	fs.StringVar(&o.outJSON, "out-json", "bench/results.json", "JSON results to write")
 	fs.IntVar(&o.reps, "reps", 0, "repetitions of the per-stage and end-to-end runs (default 3, quick 1; env BENCH_REPS)")
