@@ -86,8 +86,11 @@ func (c Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("batch: %d is outside 1..100000", c.BatchSize))
 	}
-	if c.Stream == "" || c.Base == "" {
-		errs = append(errs, errors.New("stream and base must not be empty"))
+	if err := wire.ValidStreamName(c.Stream); err != nil {
+		errs = append(errs, fmt.Errorf("stream: %w", err))
+	}
+	if c.Base == "" {
+		errs = append(errs, errors.New("base must not be empty"))
 	}
 	if c.Force && !c.Switch {
 		errs = append(errs, errors.New("force only makes sense with switch"))
