@@ -35,7 +35,7 @@ const (
 
 // envSourceDirs are the folders whose Go sources define the binary's flags and
 // their environment variables.
-var envSourceDirs = []string{"../cmd", "../internal", "../ingest", "../bridge", "../aggregate", "../api", "../tui", "../replay"}
+var envSourceDirs = []string{"../cmd", "../internal", "../lab/emulator", "../lab/gen", "../ingest", "../bridge", "../aggregate", "../api", "../tui", "../replay"}
 
 // file is the part of the compose project the tests read, as the loader
 // normalised it (see fromProject).
@@ -507,7 +507,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	for _, line := range strings.Split(readFile(t, dockerignore), "\n") {
 		line = strings.TrimSpace(line)
-		for _, needed := range []string{"go.mod", "go.sum", "cmd", "internal", "ingest", "bridge", "aggregate", "api", "tui", "replay"} {
+		for _, needed := range []string{"go.mod", "go.sum", "cmd", "internal", "lab", "lab/emulator", "lab/gen", "ingest", "bridge", "aggregate", "api", "tui", "replay"} {
 			if line == needed || line == needed+"/" || line == "*" {
 				t.Errorf("%s excludes %q, which the image build needs", dockerignore, line)
 			}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wikiflow/wikiflow/internal/emulator"
+	"github.com/wikiflow/wikiflow/lab/emulator"
 )
 
 // TestGapPastTheRetention starts an empty topic from a since older than the

@@ -10,8 +10,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/wikiflow/wikiflow/internal/emulator"
 	"github.com/wikiflow/wikiflow/internal/wire"
+	"github.com/wikiflow/wikiflow/lab/emulator"
 )
 
 // recordedMetaIDs reads meta.id of every line of the bundled recording with

@@ -17,7 +17,7 @@ var unreachable = map[string]string{
 	"WIKIFLOW_SOURCE_URL":    "http://127.0.0.1:1/v2/stream/recentchange",
 }
 
-// readMetrics lists, per stage, metrics that bench/ and chaos/ read by name
+// readMetrics lists, per stage, metrics that lab/bench/ and lab/chaos/ read by name
 // (and the type they must have).
 var readMetrics = map[string]map[string]string{
 	"ingest": {

@@ -13,8 +13,8 @@ import (
 	"github.com/wikiflow/wikiflow/bridge"
 	"github.com/wikiflow/wikiflow/ingest"
 	"github.com/wikiflow/wikiflow/internal/cli"
-	"github.com/wikiflow/wikiflow/internal/emulator"
-	"github.com/wikiflow/wikiflow/internal/gen"
+	"github.com/wikiflow/wikiflow/lab/emulator"
+	"github.com/wikiflow/wikiflow/lab/gen"
 	"github.com/wikiflow/wikiflow/tui"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wikiflow/wikiflow/internal/gen"
 	"github.com/wikiflow/wikiflow/internal/recording"
+	"github.com/wikiflow/wikiflow/lab/gen"
 )
 
 // benchRebuildEvents is how many generated events BenchmarkRebuild replays.

@@ -22,11 +22,11 @@ import (
 	"github.com/wikiflow/wikiflow/aggregate"
 	"github.com/wikiflow/wikiflow/api"
 	"github.com/wikiflow/wikiflow/internal/event"
-	"github.com/wikiflow/wikiflow/internal/gen"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 	"github.com/wikiflow/wikiflow/internal/wire"
+	"github.com/wikiflow/wikiflow/lab/gen"
 )
 
 type fixture struct {
