@@ -1,15 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wikiflow/wikiflow/lab/bench"
 )
@@ -34,6 +38,16 @@ func (h *harness) runKStreams(ctx context.Context, t peerTools, b *peerBacklog, 
 	if err != nil {
 		return run, err
 	}
+	dom, err := h.followTable(ctx, domTopic)
+	if err != nil {
+		return run, err
+	}
+	defer dom.close()
+	win, err := h.followTable(ctx, winTopic)
+	if err != nil {
+		return run, err
+	}
+	defer win.close()
 	state := filepath.Join(h.tmp, "kstreams-"+tag)
 	mark := markBrokers(pids)
 	p, err := h.start("kstreams-"+tag, t.java, "-Xmx256m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", t.kstreamsCP,
@@ -42,76 +56,95 @@ func (h *harness) runKStreams(ctx context.Context, t peerTools, b *peerBacklog, 
 		return run, err
 	}
 	defer p.stop(grace)
-	run.pr, err = peerWatch(ctx, b.n, func() (int64, error) { return h.committed(ctx, app, b.topic, len(b.ends)) }, p)
+	// Done when both committed output tables account for every event: the input
+	// offsets are committed before the repartitioned counts reach the outputs.
+	run.pr, err = peerWatch(ctx, b.n, func() (int64, error) { return min(dom.sum(), win.sum()), nil }, p)
 	run.brokers = mark.since()
 	run.usageOf(p)
 	p.stop(grace)
 	if err != nil {
+		return run, fmt.Errorf("%w (per-domain table at %d, window table at %d)", err, dom.sum(), win.sum())
+	}
+	if err := errors.Join(dom.err(), win.err()); err != nil {
 		return run, err
 	}
-	dom, err := h.readTable(ctx, domTopic)
-	if err != nil {
-		return run, err
-	}
-	win, err := h.readTable(ctx, winTopic)
-	if err != nil {
-		return run, err
-	}
-	run.checks = append(run.checks, compareNamed("per domain", b.truth.PerDomain, dom),
-		compareNamed("per wiki, type and minute", b.minutes, win))
+	run.checks = append(run.checks, compareNamed("per domain", b.truth.PerDomain, dom.table()),
+		compareNamed("per wiki, type and minute", b.minutes, win.table()))
 	return run, nil
 }
 
-// readTable reads a topic of key -> count changelog records with read_committed
-// and returns the last count of each key.
-func (h *harness) readTable(ctx context.Context, topic string) (map[string]int64, error) {
-	ends, err := h.endOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	for p, end := range ends {
-		if end == 0 {
-			continue
-		}
-		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{h.o.kafka}, Topic: topic, Partition: p, MinBytes: 1,
-			MaxBytes: 16 << 20, IsolationLevel: kafka.ReadCommitted})
-		err := readUntilIdle(ctx, rd, end, func(m kafka.Message) error {
-			n, err := strconv.ParseInt(string(m.Value), 10, 64)
-			if err != nil {
-				return fmt.Errorf("%s/%d@%d: %w", topic, p, m.Offset, err)
-			}
-			out[string(m.Key)] = n
-			return nil
-		})
-		rd.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+// changelog follows a topic of key -> count records with read_committed, keeping
+// the last count of each key. It reads with franz-go: a transactional topic holds
+// commit markers, which kafka-go hands out as records.
+type changelog struct {
+	cl   *kgo.Client
+	done chan struct{}
+	mu   sync.Mutex
+	last map[string]int64
+	bad  error
 }
 
-// readUntilIdle reads until the offset before end, or until nothing comes for
-// 2 s (the last offsets of a transactional topic are commit markers, never read).
-func readUntilIdle(ctx context.Context, rd *kafka.Reader, end int64, each func(kafka.Message) error) error {
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		m, err := rd.ReadMessage(rctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := each(m); err != nil {
-			return err
-		}
-		if m.Offset+1 >= end {
-			return nil
-		}
+// followTable starts following topic from its start until close.
+func (h *harness) followTable(ctx context.Context, topic string) (*changelog, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.o.kafka), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %s: %w", topic, err)
 	}
+	c := &changelog{cl: cl, done: make(chan struct{}), last: map[string]int64{}}
+	go c.run(ctx, topic)
+	return c, nil
+}
+
+func (c *changelog) run(ctx context.Context, topic string) {
+	defer close(c.done)
+	for {
+		fs := c.cl.PollFetches(ctx)
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		fs.EachError(func(t string, p int32, err error) {
+			c.bad = cmp.Or(c.bad, fmt.Errorf("read %s/%d: %w", t, p, err))
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			n, err := strconv.ParseInt(string(r.Value), 10, 64)
+			if err != nil {
+				c.bad = cmp.Or(c.bad, fmt.Errorf("%s/%d@%d: %w", topic, r.Partition, r.Offset, err))
+			}
+			c.last[string(r.Key)] = n
+		})
+		c.mu.Unlock()
+	}
+}
+
+// sum is the total of the last counts.
+func (c *changelog) sum() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, v := range c.last {
+		n += v
+	}
+	return n
+}
+
+// table returns a copy of the last counts.
+func (c *changelog) table() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.last)
+}
+
+func (c *changelog) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bad
+}
+
+func (c *changelog) close() {
+	c.cl.Close()
+	<-c.done
 }
 
 // compareNamed compares a table with the truth.

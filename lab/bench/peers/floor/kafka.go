@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
@@ -48,7 +49,10 @@ func readTopic(ctx context.Context, brokers, topic string, each func(p int, m ka
 			continue
 		}
 		g.Go(func() error {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 16 << 20})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 16 << 20,
+				// A short MaxWait: Close waits for the fetch in flight, and the default 10 s
+				// would be counted as reading time.
+				MaxWait: 100 * time.Millisecond})
 			defer r.Close()
 			for {
 				m, err := r.ReadMessage(ctx)
