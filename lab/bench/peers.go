@@ -9,6 +9,10 @@ import (
 // Peers is the comparison of wikiflow with other ways of computing the same counts
 // from the same Kafka backlog, and with the floors (what the brokers alone allow).
 type Peers struct {
+	// Run and Date identify the run that measured the peers, which can be a run
+	// of its own (--only peers) merged into the results of an earlier full run.
+	Run  string `json:"run,omitempty"`
+	Date string `json:"date,omitempty"`
 	// Events is the size of the backlog every system read.
 	Events int64 `json:"events"`
 	// Partitions is the number of partitions of the backlog's topic.

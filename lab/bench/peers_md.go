@@ -15,6 +15,9 @@ func (p *Peers) Markdown() string {
 		"Counts are compared with the generator's ground truth. CPU is the system's own processes; the brokers' CPU during its run is shown apart "+
 		"(Kafka, Redis and NATS are shared with whatever else runs on the machine).\n\n",
 		num(float64(p.Events)), p.Partitions, p.Rounds)
+	if p.Run != "" {
+		w("Measured in run `%s` on %s.\n\n", p.Run, p.Date)
+	}
 	wf, hasWF := p.find(PeerWikiflow)
 	fl, hasFL := p.find(FloorKafkaKey)
 	w("| System | Guarantee | events/s (median) | spread | wikiflow ÷ this | this ÷ Kafka read floor | CPU ms / 1,000 events | Kafka CPU | Redis CPU | NATS CPU | peak RSS MiB | counts |\n")

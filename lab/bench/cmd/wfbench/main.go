@@ -172,7 +172,11 @@ func run(ctx context.Context, o options) error {
 		os.Stdout.Write(b)
 		return nil
 	}
-	b, err := h.res.JSON()
+	res := h.res
+	if o.only == "peers" {
+		res = mergePeers(o.outJSON, res, h.logf)
+	}
+	b, err := res.JSON()
 	if err != nil {
 		return err
 	}
@@ -182,7 +186,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.WriteFile(o.outJSON, b, 0o644); err != nil {
 		return err
 	}
-	if err := writeMarkdown(o.outMD, h.res); err != nil {
+	if err := writeMarkdown(o.outMD, res); err != nil {
 		return err
 	}
 	h.logf("wrote %s and %s", o.outMD, o.outJSON)
@@ -202,6 +206,31 @@ func writeMarkdown(path string, res *bench.Results) error {
 }
 
 // render writes BENCHMARKS.md again from a results file, measuring nothing.
+// mergePeers returns the results in path (an earlier run) with their peers
+// replaced by those of cur, so that a peers-only run keeps the rest of the report;
+// without earlier results it returns cur.
+func mergePeers(path string, cur *bench.Results, logf func(string, ...any)) *bench.Results {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		logf("no earlier results to keep (%v): the report holds only the peers", err)
+		return cur
+	}
+	var prev bench.Results
+	if err := json.Unmarshal(b, &prev); err != nil {
+		logf("earlier results %s are unreadable (%v): the report holds only the peers", path, err)
+		return cur
+	}
+	if cur.Peers != nil {
+		cur.Peers.Run, cur.Peers.Date = cur.Run, cur.Date
+	}
+	prev.Peers = cur.Peers
+	for _, n := range cur.Notes {
+		prev.Notes = append(prev.Notes, "peers run "+cur.Run+": "+n)
+	}
+	logf("kept the other figures of run %s (%s) in the report", prev.Run, prev.Date)
+	return &prev
+}
+
 func render(o options) error {
 	b, err := os.ReadFile(o.outJSON)
 	if err != nil {
