@@ -322,7 +322,9 @@ func (d *Dashboard) Run(ctx context.Context) error {
 	wg.Go(func() { d.model.run(ctx) })
 	wg.Go(func() { d.paint(ctx) })
 	// Stop the application only once the model and the painter are done, so
-	// that no queued update can wait for a loop that no longer runs.
+	// that no queued update can wait for a loop that no longer runs. The stop
+	// runs inside the event loop: a screen that failed to start must never be
+	// finalised (tcell panics), and then the loop never runs it.
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -330,7 +332,7 @@ func (d *Dashboard) Run(ctx context.Context) error {
 			return
 		}
 		wg.Wait()
-		d.app.Stop()
+		d.app.QueueUpdate(d.app.Stop)
 	}()
 	err := d.app.Run()
 	close(d.appDone)
