@@ -35,7 +35,7 @@ func stageServer(t *testing.T, component, password string) *httptest.Server {
 	return srv
 }
 
-// TestStageMetricsRedacted checks that the stages' pages are appended to
+// TestStageMetricsRedacted checks that the stages' metrics are repeated on
 // /metrics, that credentials in a stage URL are used but shown as xxxxx in the
 // wikiflow_stage_up label and in the log, and that a stage that is down or
 // refuses the scrape is reported up 0.
