@@ -106,6 +106,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wikiflow/wikiflow/internal/event"
@@ -145,27 +146,27 @@ type Stats struct {
 	ApplyCount atomic.Int64
 	// Pending is the consumer's count of messages not yet delivered (refreshed
 	// every few seconds).
-	Pending atomic.Int64 `metric:"gauge" help:"messages of the consumer not yet delivered"`
+	Pending atomic.Int64
 	// AckPending is the consumer's count of messages delivered but not acked.
-	AckPending atomic.Int64 `metric:"gauge" help:"messages delivered but not acked"`
+	AckPending atomic.Int64
 	// LastSeq is the watermark: the last stream sequence applied.
-	LastSeq atomic.Int64 `metric:"gauge" help:"watermark: the last stream sequence applied"`
+	LastSeq atomic.Int64
 	// FreshnessNanos is, for the last applied run, now minus the time ingest
 	// received its newest message (wire.HeaderNATSReceived); 0 when unknown.
-	FreshnessNanos atomic.Int64 `metric:"gauge" help:"now minus ingest receipt of the newest event of the last applied run, nanoseconds"`
+	FreshnessNanos atomic.Int64
 	// RedeliveryWaits counts the times counting paused because the message
 	// after the watermark was delivered (to an instance that stopped mid-batch,
 	// most often) and not acknowledged, until JetStream redelivers it.
-	RedeliveryWaits atomic.Int64 `help:"pauses waiting for the message after the watermark to be redelivered"`
+	RedeliveryWaits atomic.Int64
 	// WaitingForSeq is the stream sequence counting waits for during such a
 	// pause (0: not waiting).
-	WaitingForSeq atomic.Int64 `metric:"gauge" help:"stream sequence counting waits for to be redelivered (0: none)"`
+	WaitingForSeq atomic.Int64
 	// StreamLastSeq is the stream's last sequence when the stage last checked it
 	// against the watermark (at every setup).
-	StreamLastSeq atomic.Int64 `metric:"gauge" help:"stream's last sequence at the last check against the watermark"`
+	StreamLastSeq atomic.Int64
 	// StreamTailLost is 1 while counting is stopped because the stream lost
 	// messages the projection had counted (see TailLostError), else 0.
-	StreamTailLost atomic.Int64 `metric:"gauge" help:"1 while counting is stopped: the stream lost messages already counted (repair: wikiflow rebuild --force)"`
+	StreamTailLost atomic.Int64
 }
 
 // Aggregate is the aggregate stage.
@@ -175,6 +176,8 @@ type Aggregate struct {
 	stats Stats
 	// redisAddr is the Redis address for messages (no credentials).
 	redisAddr string
+	// applyDuration observes every successful Store.Apply call.
+	applyDuration prometheus.Histogram
 
 	// The connections of the running Run, for Ready.
 	nc  atomic.Pointer[nats.Conn]
@@ -199,7 +202,7 @@ func New(cfg Config, log *slog.Logger) (*Aggregate, error) {
 	if o, err := cfg.Redis.Options(); err == nil {
 		addr = o.Addr
 	}
-	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate"), redisAddr: addr}, nil
+	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate"), redisAddr: addr, applyDuration: newApplyDuration()}, nil
 }
 
 // Stats returns the stage's counters.
@@ -889,8 +892,10 @@ func (w *worker) apply(ctx context.Context, run, held []item) (projection.ApplyR
 			return err
 		}
 		w.healthy("redis apply")
-		w.stats.ApplyNanos.Add(int64(time.Since(start)))
+		took := time.Since(start)
+		w.stats.ApplyNanos.Add(int64(took))
 		w.stats.ApplyCount.Add(1)
+		w.applyDuration.Observe(took.Seconds())
 		return nil
 	}, func(err error, _ time.Duration) { w.failed("redis apply", err) })
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -565,7 +564,6 @@ func TestReadyz(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	f := newFixture(t)
 	s := newServer(t, f.base, nil)
-	s.AddMetricsSource(func(w io.Writer) { io.WriteString(w, "wikiflow_other_stage_events 42\n") })
 	get(t, s, "/stats")
 	get(t, s, "/stats?window=bad")
 	get(t, s, "/missing")
@@ -581,9 +579,12 @@ func TestMetrics(t *testing.T) {
 		`wikiflow_api_request_duration_seconds_bucket{route="/stats",le="+Inf"} 2`,
 		`wikiflow_api_request_duration_seconds_count{route="/stats"} 2`,
 		"# TYPE wikiflow_api_request_duration_seconds histogram",
-		"wikiflow_api_redis_errors_total 0",
-		"wikiflow_api_requests_served_total 3",
-		"wikiflow_other_stage_events 42\n",
+		`wikiflow_api_request_duration_seconds_count{route="/stats/timeseries"} 0`,
+		"# TYPE wikiflow_api_redis_errors_total counter\nwikiflow_api_redis_errors_total 0\n",
+		"# TYPE wikiflow_api_stats_stream_clients gauge\nwikiflow_api_stats_stream_clients 0\n",
+		"# TYPE wikiflow_api_events_clients gauge\nwikiflow_api_events_clients 0\n",
+		"# TYPE go_goroutines gauge\n",
+		"# TYPE process_resident_memory_bytes gauge\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

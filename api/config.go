@@ -42,8 +42,8 @@ type Config struct {
 	// (default 250ms; 0 = no cache). The projection's freshness is itself updated at
 	// most about once per second.
 	CacheTTL time.Duration
-	// StageMetrics lists the metrics pages of the other stages, appended to
-	// GET /metrics after the API's own with a wikiflow_stage_up gauge each
+	// StageMetrics lists the metrics pages of the other stages, whose
+	// wikiflow_ families GET /metrics repeats with a wikiflow_stage_up gauge each
 	// (default: ingest, bridge and aggregate of the native stack,
 	// http://127.0.0.1:8081/metrics to :8083; empty = none). Credentials in a URL
 	// are sent to the stage and shown as xxxxx in the gauge's label.
@@ -89,7 +89,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Duration(&c.RedisTimeout, "redis-timeout", p+"REDIS_TIMEOUT", d.RedisTimeout, "deadline of the Redis work of one request")
 	f.Duration(&c.CacheTTL, "cache-ttl", p+"CACHE_TTL", d.CacheTTL, "how long the parameterless /stats body is reused (0 = no cache)")
 	f.Int(&c.StreamMaxClients, "stream-max-clients", p+"STREAM_MAX_CLIENTS", d.StreamMaxClients, "most /stats/stream clients at once (more get 503)")
-	f.List(&c.StageMetrics, "stage-metrics", "WIKIFLOW_STAGE_METRICS", defaultStageMetrics, "metrics pages of the other stages, appended to GET /metrics (empty = none)")
+	f.List(&c.StageMetrics, "stage-metrics", "WIKIFLOW_STAGE_METRICS", defaultStageMetrics, "metrics pages of the other stages, whose wikiflow_ metrics GET /metrics repeats (empty = none)")
 	eventsFlags(f, &c.Events)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/obs"
@@ -56,26 +56,26 @@ const (
 // for concurrent use.
 type EventStats struct {
 	// Clients is the number of clients connected now.
-	Clients atomic.Int64 `metric:"gauge" help:"/v2/stream/recentchange clients connected"`
+	Clients atomic.Int64
 	// Connections counts streams opened.
-	Connections atomic.Int64 `help:"/v2/stream/recentchange streams opened"`
+	Connections atomic.Int64
 	// Events counts events written to clients.
-	Events atomic.Int64 `help:"events written to /v2/stream/recentchange clients"`
+	Events atomic.Int64
 	// Rewritten counts events whose data held line breaks and was put on one line.
-	Rewritten atomic.Int64 `help:"events whose data held line breaks and was compacted to one line"`
+	Rewritten atomic.Int64
 	// Unparsable counts events left out of a filtered stream because their fields
 	// could not be read.
-	Unparsable atomic.Int64 `help:"events left out of filtered streams because their fields could not be read"`
+	Unparsable atomic.Int64
 	// Rejected counts clients refused at the connection limit.
-	Rejected atomic.Int64 `help:"/v2/stream/recentchange clients refused at the connection limit (503)"`
+	Rejected atomic.Int64
 	// DroppedSlow counts clients dropped because they left their send buffer full.
-	DroppedSlow atomic.Int64 `help:"/v2/stream/recentchange clients dropped for reading too slowly"`
+	DroppedSlow atomic.Int64
 	// Failed counts streams ended because the log stopped delivering.
-	Failed atomic.Int64 `help:"/v2/stream/recentchange streams ended by a JetStream failure"`
+	Failed atomic.Int64
 	// Unavailable counts requests answered 503 because NATS or the stream could not be reached.
-	Unavailable atomic.Int64 `help:"/v2/stream/recentchange requests answered 503: NATS or the stream unreachable"`
+	Unavailable atomic.Int64
 	// ResumeGaps counts resumes from a Last-Event-ID older than the stream's retention.
-	ResumeGaps atomic.Int64 `help:"resumes from a Last-Event-ID that retention had already dropped"`
+	ResumeGaps atomic.Int64
 }
 
 // eventHub holds what the event stream's clients share: the NATS connection
@@ -96,7 +96,26 @@ type eventHub struct {
 // initEvents sets up the event stream of s and its metrics.
 func (s *Server) initEvents() {
 	s.events = &eventHub{cfg: s.cfg, log: s.log, done: s.done}
-	s.AddMetricsSource(func(w io.Writer) { obs.WriteMetrics(w, "api_events", &s.events.stats) })
+}
+
+// collectors returns the metrics of GET /v2/stream/recentchange
+// (wikiflow_api_events_…), read from its counters when scraped.
+func (h *eventHub) collectors() []prometheus.Collector {
+	const sub = subsystem + "_events"
+	st := &h.stats
+	c := func(name, help string, v *atomic.Int64) prometheus.Collector { return obs.Counter(sub, name, help, v) }
+	return []prometheus.Collector{
+		obs.Gauge(sub, "clients", "/v2/stream/recentchange clients connected now.", func() float64 { return float64(st.Clients.Load()) }),
+		c("streams_opened_total", "/v2/stream/recentchange streams opened.", &st.Connections),
+		c("sent_total", "Events written to /v2/stream/recentchange clients.", &st.Events),
+		c("rewritten_total", "Events whose data held line breaks and was compacted to one line.", &st.Rewritten),
+		c("unparsable_total", "Events left out of filtered streams because their fields could not be read.", &st.Unparsable),
+		c("clients_refused_total", "/v2/stream/recentchange clients refused at the connection limit (503).", &st.Rejected),
+		c("clients_dropped_slow_total", "/v2/stream/recentchange clients dropped for reading too slowly.", &st.DroppedSlow),
+		c("streams_failed_total", "/v2/stream/recentchange streams ended by a JetStream failure.", &st.Failed),
+		c("unavailable_responses_total", "/v2/stream/recentchange requests answered 503: NATS or the stream unreachable.", &st.Unavailable),
+		c("resume_gaps_total", "Resumes from a Last-Event-ID that retention had already dropped.", &st.ResumeGaps),
+	}
 }
 
 // EventStats returns the counters of GET /v2/stream/recentchange.

@@ -78,7 +78,7 @@ func TestEventStreamSlowClient(t *testing.T) {
 		t.Errorf("no log line about the drop:\n%s", env.log.String())
 	}
 	_, metrics := fetch(t, env.base+"/metrics")
-	if !evMetric(string(metrics), "wikiflow_api_events_dropped_slow", "1") {
+	if !evMetric(string(metrics), "wikiflow_api_events_clients_dropped_slow_total", "1") {
 		t.Errorf("/metrics does not count the drop:\n%s", metrics)
 	}
 
@@ -130,11 +130,11 @@ func evCopies(raws [][]byte) [][]byte {
 	return out
 }
 
-// evMetric reports whether the exposition text has the sample name (or
-// name_total) with the value.
+// evMetric reports whether the exposition text has the sample name
+// with the value.
 func evMetric(text, name, value string) bool {
 	for _, line := range strings.Split(text, "\n") {
-		if line == name+" "+value || line == name+"_total "+value {
+		if line == name+" "+value {
 			return true
 		}
 	}

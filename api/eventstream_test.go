@@ -223,7 +223,7 @@ func TestEventStreamConnectionLimit(t *testing.T) {
 		t.Fatalf("after a client left: %d", resp.StatusCode)
 	}
 	_, metrics := fetch(t, env.base+"/metrics")
-	if !strings.Contains(string(metrics), "wikiflow_api_events_rejected") || !strings.Contains(string(metrics), "wikiflow_api_events_clients 2") {
+	if !strings.Contains(string(metrics), "wikiflow_api_events_clients_refused_total") || !strings.Contains(string(metrics), "wikiflow_api_events_clients 2") {
 		t.Errorf("/metrics lacks the event stream's gauges:\n%s", metrics)
 	}
 }

@@ -345,7 +345,7 @@ func TestMetricsPromtool(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s\n--- the page:\n%s", err, out, page)
 	}
-	for _, want := range []string{"wikiflow_api_stream_clients 1", `wikiflow_stage_up{url="http://127.0.0.1:1/metrics"} 0`, "wikiflow_ingest_published"} {
+	for _, want := range []string{"wikiflow_api_stats_stream_clients 1", `wikiflow_stage_up{url="http://127.0.0.1:1/metrics"} 0`, "wikiflow_ingest_events_published_total 42"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("/metrics lacks %q", want)
 		}

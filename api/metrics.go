@@ -1,15 +1,15 @@
 package api
 
 import (
-	"bufio"
-	"io"
-	"sort"
+	"bytes"
+	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/wikiflow/wikiflow/internal/obs"
 )
@@ -17,28 +17,31 @@ import (
 // Stats counts what the API did. Every field is safe for concurrent use.
 type Stats struct {
 	// RequestsServed counts HTTP requests answered.
-	RequestsServed atomic.Int64 `help:"HTTP requests answered"`
+	RequestsServed atomic.Int64
 	// RedisFailures counts failed Redis calls.
-	RedisFailures atomic.Int64 `help:"failed Redis calls"`
+	RedisFailures atomic.Int64
 	// Unavailable counts 503 answers.
-	Unavailable atomic.Int64 `help:"requests answered 503 (Redis unavailable or too slow)"`
+	Unavailable atomic.Int64
 	// InternalErrors counts 500 answers.
-	InternalErrors atomic.Int64 `help:"requests answered 500"`
+	InternalErrors atomic.Int64
 	// BadCounters counts counter values in Redis that were not integers (skipped).
-	BadCounters atomic.Int64 `help:"non-integer counter values skipped"`
+	BadCounters atomic.Int64
 	// CacheHits counts parameterless /stats answers served from the body cache.
-	CacheHits atomic.Int64 `help:"parameterless /stats answers served from the cache"`
+	CacheHits atomic.Int64
 	// StreamClients is the number of /stats/stream clients connected now.
-	StreamClients atomic.Int64 `metric:"gauge" help:"/stats/stream clients connected"`
+	StreamClients atomic.Int64
 	// StreamFeeds is the number of distinct parameter sets /stats/stream reads now.
-	StreamFeeds atomic.Int64 `metric:"gauge" help:"/stats/stream parameter sets read now (one Redis read per interval each)"`
+	StreamFeeds atomic.Int64
 	// StreamReads counts the Redis reads made for /stats/stream.
-	StreamReads atomic.Int64 `help:"Redis reads made for /stats/stream, each shared by the clients of one parameter set"`
+	StreamReads atomic.Int64
 	// StreamRefused counts /stats/stream clients refused at the client limit.
-	StreamRefused atomic.Int64 `help:"/stats/stream clients refused at the client limit (503)"`
+	StreamRefused atomic.Int64
 	// StreamEvents counts events sent on /stats/stream.
-	StreamEvents atomic.Int64 `help:"events sent on /stats/stream"`
+	StreamEvents atomic.Int64
 }
+
+// subsystem is the second word of the API's metric names: wikiflow_api_….
+const subsystem = "api"
 
 // latencyBuckets are the upper bounds (seconds) of the request latency histogram.
 var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
@@ -46,88 +49,59 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 // otherRoute labels requests that matched no route.
 const otherRoute = "other"
 
-// routeMetrics holds the request metrics of one route.
-type routeMetrics struct {
-	buckets  []atomic.Int64 // cumulative counts are computed when writing
-	count    atomic.Int64
-	sumNanos atomic.Int64
-	statusMu sync.Mutex
-	status   map[int]*atomic.Int64
-}
-
-func (m *routeMetrics) statusCounter(code int) *atomic.Int64 {
-	m.statusMu.Lock()
-	defer m.statusMu.Unlock()
-	c := m.status[code]
-	if c == nil {
-		c = new(atomic.Int64)
-		m.status[code] = c
-	}
-	return c
-}
-
-// httpMetrics holds the request metrics of every route.
+// httpMetrics holds the request metrics, labelled by route.
 type httpMetrics struct {
-	routes map[string]*routeMetrics // fixed after New: read without locking
-	names  []string
+	requests *prometheus.CounterVec   // by route and status
+	duration *prometheus.HistogramVec // by route
 }
 
+// newHTTPMetrics returns the request metrics with a histogram for each route
+// (requests that matched none count as otherRoute), shown before any request.
 func newHTTPMetrics(routes []string) *httpMetrics {
-	h := &httpMetrics{routes: map[string]*routeMetrics{}}
-	for _, r := range append(routes, otherRoute) {
-		h.routes[r] = &routeMetrics{buckets: make([]atomic.Int64, len(latencyBuckets)), status: map[int]*atomic.Int64{}}
-		h.names = append(h.names, r)
+	h := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: obs.Namespace, Subsystem: subsystem, Name: "requests_total",
+			Help: "HTTP requests answered, by route and status.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: obs.Namespace, Subsystem: subsystem, Name: "request_duration_seconds",
+			Help:    "Time to answer a request, by route (for /stats/stream: until the stream starts).",
+			Buckets: latencyBuckets,
+		}, []string{"route"}),
 	}
-	sort.Strings(h.names)
+	for _, r := range append(routes, otherRoute) {
+		h.duration.WithLabelValues(r)
+	}
 	return h
 }
 
 func (h *httpMetrics) observe(route string, code int, d time.Duration) {
-	m := h.routes[route]
-	if m == nil {
-		m = h.routes[otherRoute]
-	}
-	m.statusCounter(code).Add(1)
-	m.count.Add(1)
-	m.sumNanos.Add(int64(d))
-	sec := d.Seconds()
-	for i, ub := range latencyBuckets {
-		if sec <= ub {
-			m.buckets[i].Add(1)
-			break
-		}
-	}
+	h.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	h.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 
-func (h *httpMetrics) write(w io.Writer) {
-	bw := bufio.NewWriter(w)
-	defer bw.Flush()
-	bw.WriteString("# HELP wikiflow_api_requests_total HTTP requests answered, by route and status.\n# TYPE wikiflow_api_requests_total counter\n")
-	for _, r := range h.names {
-		m := h.routes[r]
-		m.statusMu.Lock()
-		codes := make([]int, 0, len(m.status))
-		for c := range m.status {
-			codes = append(codes, c)
-		}
-		sort.Ints(codes)
-		for _, c := range codes {
-			bw.WriteString(`wikiflow_api_requests_total{route="` + r + `",status="` + strconv.Itoa(c) + `"} ` + strconv.FormatInt(m.status[c].Load(), 10) + "\n")
-		}
-		m.statusMu.Unlock()
+// collectors returns the API's metrics: the request counter and histogram and
+// the counters of Stats, read when scraped.
+func (s *Server) collectors() []prometheus.Collector {
+	st := &s.stats
+	c := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return obs.Counter(subsystem, name, help, v)
 	}
-	bw.WriteString("# HELP wikiflow_api_request_duration_seconds Time to answer a request (for /stats/stream: until the stream starts).\n# TYPE wikiflow_api_request_duration_seconds histogram\n")
-	for _, r := range h.names {
-		m := h.routes[r]
-		var cum int64
-		for i, ub := range latencyBuckets {
-			cum += m.buckets[i].Load()
-			bw.WriteString(`wikiflow_api_request_duration_seconds_bucket{route="` + r + `",le="` + strconv.FormatFloat(ub, 'g', -1, 64) + `"} ` + strconv.FormatInt(cum, 10) + "\n")
-		}
-		n := m.count.Load()
-		bw.WriteString(`wikiflow_api_request_duration_seconds_bucket{route="` + r + `",le="+Inf"} ` + strconv.FormatInt(n, 10) + "\n")
-		bw.WriteString(`wikiflow_api_request_duration_seconds_sum{route="` + r + `"} ` + strconv.FormatFloat(time.Duration(m.sumNanos.Load()).Seconds(), 'g', -1, 64) + "\n")
-		bw.WriteString(`wikiflow_api_request_duration_seconds_count{route="` + r + `"} ` + strconv.FormatInt(n, 10) + "\n")
+	g := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return obs.Gauge(subsystem, name, help, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		s.metrics.requests, s.metrics.duration,
+		c("redis_errors_total", "Failed Redis calls.", &st.RedisFailures),
+		c("unavailable_responses_total", "Requests answered 503 (Redis unavailable or too slow).", &st.Unavailable),
+		c("internal_error_responses_total", "Requests answered 500.", &st.InternalErrors),
+		c("invalid_projection_values_total", "Values in the Redis projection that were not integers (skipped).", &st.BadCounters),
+		c("stats_cache_hits_total", "Parameterless /stats answers served from the body cache.", &st.CacheHits),
+		g("stats_stream_clients", "/stats/stream clients connected now.", &st.StreamClients),
+		g("stats_stream_feeds", "/stats/stream parameter sets read now (one Redis read per interval each).", &st.StreamFeeds),
+		c("stats_stream_redis_reads_total", "Redis reads made for /stats/stream, each shared by the clients of one parameter set.", &st.StreamReads),
+		c("stats_stream_refused_total", "/stats/stream clients refused at the client limit (503).", &st.StreamRefused),
+		c("stats_stream_events_sent_total", "Events sent on /stats/stream.", &st.StreamEvents),
 	}
 }
 
@@ -154,41 +128,46 @@ func (s *Server) measure(c *fiber.Ctx) error {
 	return nil
 }
 
-// AddMetricsSource adds a writer of Prometheus text lines to /metrics, called
-// after the API's own metrics and before the stages' pages (Config.StageMetrics) on every scrape.
-func (s *Server) AddMetricsSource(src func(w io.Writer)) {
-	s.sourcesMu.Lock()
-	defer s.sourcesMu.Unlock()
-	s.sources = append(s.sources, src)
+// Metrics returns what GET /metrics serves: the API's registry (its own
+// metrics, the Go runtime and process ones) and, with Config.StageMetrics, the
+// stages' wikiflow_ families with wikiflow_stage_up.
+func (s *Server) Metrics() prometheus.Gatherer {
+	if s.stages == nil {
+		return s.registry
+	}
+	// The stages are fetched first, so that wikiflow_stage_up, in the API's
+	// registry, shows this scrape's outcome.
+	return prometheus.Gatherers{s.stages, s.registry}
 }
 
 // handleMetrics serves GET /metrics in the Prometheus text format.
 func (s *Server) handleMetrics(c *fiber.Ctx) error {
-	var b bytesBuffer
-	s.metrics.write(&b)
-	b.WriteString("# HELP wikiflow_api_redis_errors_total Failed Redis calls.\n# TYPE wikiflow_api_redis_errors_total counter\n")
-	b.WriteString("wikiflow_api_redis_errors_total " + strconv.FormatInt(s.stats.RedisFailures.Load(), 10) + "\n")
-	obs.WriteMetrics(&b, "api", &s.stats)
-	s.sourcesMu.Lock()
-	srcs := append([]func(io.Writer){}, s.sources...)
-	s.sourcesMu.Unlock()
-	for _, src := range srcs {
-		src(&b)
+	mfs, err := s.Metrics().Gather()
+	s.reportGather(err)
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, expfmt.FmtText)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("encode metric family %s: %w", mf.GetName(), err)
+		}
 	}
-	if s.stages != nil {
-		s.stages.write(&b)
-	}
-	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
+	c.Set(fiber.HeaderContentType, string(expfmt.FmtText))
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Send(b.buf)
+	return c.Send(b.Bytes())
 }
 
-// bytesBuffer is a minimal io.Writer/io.StringWriter over a byte slice.
-type bytesBuffer struct{ buf []byte }
-
-func (b *bytesBuffer) Write(p []byte) (int, error) { b.buf = append(b.buf, p...); return len(p), nil }
-
-func (b *bytesBuffer) WriteString(s string) (int, error) {
-	b.buf = append(b.buf, s...)
-	return len(s), nil
+// reportGather logs a problem of the gathering (a stage family that clashes
+// with another: two stages with the same metric, or a different type or help),
+// once per change; the page is served without what clashed.
+func (s *Server) reportGather(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if old := s.gatherErr.Swap(&msg); old != nil && *old == msg || old == nil && msg == "" {
+		return
+	}
+	if msg != "" {
+		s.log.Warn("metrics left out of /metrics", "err", msg)
+	}
 }

@@ -24,7 +24,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -35,10 +34,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wikiflow/wikiflow/api/web"
 	"github.com/wikiflow/wikiflow/internal/brokers"
+	"github.com/wikiflow/wikiflow/internal/obs"
 	"github.com/wikiflow/wikiflow/internal/projection"
 )
 
@@ -79,10 +80,10 @@ type Server struct {
 	cache      atomic.Pointer[cachedBody]
 	fastFlight flight
 
-	sourcesMu sync.Mutex
-	sources   []func(io.Writer)
-	stages    *stagePages // nil without Config.StageMetrics
-	events    *eventHub   // GET /v2/stream/recentchange
+	registry  *prometheus.Registry   // the API's own metrics
+	stages    *stagePages            // nil without Config.StageMetrics
+	gatherErr atomic.Pointer[string] // the last problem gathering /metrics reported
+	events    *eventHub              // GET /v2/stream/recentchange
 
 	lastLog        atomic.Int64 // Unix ns of the last rate-limited log line
 	lastRefusedLog atomic.Int64 // Unix ns of the last /stats/stream refusal logged
@@ -134,11 +135,14 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	for path, r := range routePaths {
 		s.known[path] = r
 	}
+	cs := s.collectors()
 	if len(cfg.StageMetrics) > 0 {
 		s.stages = newStagePages(cfg.StageMetrics, s.log)
+		cs = append(cs, s.stages.up)
 	}
 	s.hub = newStreamHub(s, cfg.StreamMaxClients)
 	s.initEvents()
+	s.registry = obs.NewRegistry(append(cs, s.events.collectors()...)...)
 	s.app = s.newApp()
 	return s, nil
 }

@@ -115,7 +115,7 @@ type Stats struct {
 	Restarts atomic.Int64
 	// KafkaLag is the number of records in Kafka not yet bridged, summed over the
 	// partitions (high watermark minus next offset).
-	KafkaLag atomic.Int64 `metric:"gauge" help:"Kafka records not yet bridged, all partitions"`
+	KafkaLag atomic.Int64
 }
 
 // Bridge copies the Kafka topic into the JetStream stream.

@@ -56,16 +56,16 @@ type Stats struct {
 	// FailedConnections counts connections that brought no new event: network
 	// errors, non-200 answers, streams that ended with nothing but duplicates,
 	// error frames or silence.
-	FailedConnections atomic.Int64 `help:"connections that brought no new event"`
+	FailedConnections atomic.Int64
 	// ConsecutiveFailures is how many connections in a row brought no new event:
 	// 0 while ingest makes progress; while it grows the position is stuck (see
 	// Degraded).
-	ConsecutiveFailures atomic.Int64 `metric:"gauge" help:"connections in a row that brought no new event (the position is stuck while it grows)"`
+	ConsecutiveFailures atomic.Int64
 	// Gaps counts starts from Since whose first event came more than a minute
 	// after Since: the feed no longer held that history (past its retention).
-	Gaps atomic.Int64 `help:"starts from since whose first event came much later (history the feed no longer held)"`
+	Gaps atomic.Int64
 	// GapSeconds sums the spans those gaps could not recover, in seconds.
-	GapSeconds atomic.Int64 `help:"seconds of history lost to gaps"`
+	GapSeconds atomic.Int64
 	// IdleTimeouts counts connections dropped because the feed stayed silent.
 	IdleTimeouts atomic.Int64
 	// Truncated counts connections that ended inside a frame (that frame is
@@ -74,9 +74,9 @@ type Stats struct {
 	// WriteRetries counts Kafka writes retried after a failure.
 	WriteRetries atomic.Int64
 	// LastEventTime is meta.dt of the last event read, in Unix milliseconds.
-	LastEventTime atomic.Int64 `metric:"gauge" help:"meta.dt of the last event read, Unix milliseconds"`
+	LastEventTime atomic.Int64
 	// LastReceived is when the last frame was received, in Unix nanoseconds.
-	LastReceived atomic.Int64 `metric:"gauge" help:"when the last frame was received, Unix nanoseconds"`
+	LastReceived atomic.Int64
 
 	// mu guards degraded, the reason Degraded reports.
 	mu       sync.Mutex

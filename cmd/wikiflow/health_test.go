@@ -54,7 +54,7 @@ func TestServeAsksTheStageForHealthAndReadiness(t *testing.T) {
 	c := common{healthAddr: freeAddr(t)}
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, "bridge", sickStage{}, func() any { return nil }, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		done <- serve(ctx, "bridge", sickStage{}, func() any { return nil }, nil, &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	code, m := getJSON(t, "http://"+c.healthAddr+"/healthz")
 	if code != 200 || m["status"] != "degraded" || m["reason"] != "feed position failing" {

@@ -62,8 +62,8 @@ func ingestRecording(t *testing.T) (ingestRun, []readRecord) {
 	}, true)
 	// The canary and the resent event come last: once both are counted, every
 	// frame has been handled; stopping drains what is still being written.
-	r.waitMetric(t, "wikiflow_ingest_canaries_total", 1, 60*time.Second)
-	r.waitMetric(t, "wikiflow_ingest_duplicates_total", 1, 10*time.Second)
+	r.waitMetric(t, "wikiflow_ingest_canaries_dropped_total", 1, 60*time.Second)
+	r.waitMetric(t, "wikiflow_ingest_duplicates_skipped_total", 1, 10*time.Second)
 	if err := r.stop(); err != nil {
 		t.Fatalf("ingest: %v\n%s", err, r.stderr.String())
 	}

@@ -18,26 +18,28 @@ var unreachable = map[string]string{
 }
 
 // readMetrics lists, per stage, metrics that lab/bench/ and lab/chaos/ read by name
-// (and the type they must have).
+// (and the type they must have), and that README.md and docs/ name.
 var readMetrics = map[string]map[string]string{
 	"ingest": {
-		"wikiflow_ingest_published_total": "counter", "wikiflow_ingest_frames_total": "counter",
-		"wikiflow_ingest_duplicates_total": "counter", "wikiflow_ingest_dead_lettered_total": "counter",
-		"wikiflow_ingest_lost_total": "counter", "wikiflow_ingest_reconnects_total": "counter",
-		"wikiflow_ingest_write_retries_total": "counter", "wikiflow_ingest_last_event_time": "gauge",
+		"wikiflow_ingest_events_published_total": "counter", "wikiflow_ingest_frames_read_total": "counter",
+		"wikiflow_ingest_duplicates_skipped_total": "counter", "wikiflow_ingest_dead_letters_total": "counter",
+		"wikiflow_ingest_events_lost_total": "counter", "wikiflow_ingest_reconnects_total": "counter",
+		"wikiflow_ingest_kafka_write_retries_total": "counter", "wikiflow_ingest_last_event_timestamp_seconds": "gauge",
+		"wikiflow_ingest_consecutive_failed_connections": "gauge", "wikiflow_ingest_history_gap_seconds_total": "counter",
 	},
 	"bridge": {
-		"wikiflow_bridge_kafka_lag": "gauge", "wikiflow_bridge_published_total": "counter",
-		"wikiflow_bridge_duplicates_total": "counter", "wikiflow_bridge_already_bridged_total": "counter",
-		"wikiflow_bridge_resyncs_total": "counter", "wikiflow_bridge_restarts_total": "counter",
-		"wikiflow_bridge_read_total": "counter",
+		"wikiflow_bridge_kafka_lag_records": "gauge", "wikiflow_bridge_events_published_total": "counter",
+		"wikiflow_bridge_publish_duplicates_total": "counter", "wikiflow_bridge_records_already_bridged_total": "counter",
+		"wikiflow_bridge_resyncs_total": "counter", "wikiflow_bridge_pipeline_restarts_total": "counter",
+		"wikiflow_bridge_records_read_total": "counter",
 	},
 	"aggregate": {
-		"wikiflow_aggregate_applied_total": "counter", "wikiflow_aggregate_duplicates_total": "counter",
-		"wikiflow_aggregate_cas_conflicts_total": "counter", "wikiflow_aggregate_recoveries_total": "counter",
-		"wikiflow_aggregate_out_of_order_total": "counter", "wikiflow_aggregate_errors_total": "counter",
-		"wikiflow_aggregate_fetched_total": "counter", "wikiflow_aggregate_last_seq": "gauge",
-		"wikiflow_aggregate_pending": "gauge",
+		"wikiflow_aggregate_events_applied_total": "counter", "wikiflow_aggregate_duplicates_skipped_total": "counter",
+		"wikiflow_aggregate_watermark_conflicts_total": "counter", "wikiflow_aggregate_consumer_recoveries_total": "counter",
+		"wikiflow_aggregate_messages_out_of_order_total": "counter", "wikiflow_aggregate_operation_errors_total": "counter",
+		"wikiflow_aggregate_messages_fetched_total": "counter", "wikiflow_aggregate_watermark_sequence": "gauge",
+		"wikiflow_aggregate_consumer_pending_messages": "gauge", "wikiflow_aggregate_stream_tail_lost": "gauge",
+		"wikiflow_aggregate_apply_duration_seconds": "histogram",
 	},
 }
 
@@ -52,6 +54,7 @@ func TestStageMetricsPassPromtool(t *testing.T) {
 		r := startCommand(t, []string{stage}, unreachable, true)
 		pages = append(pages, "http://"+r.addr+"/metrics")
 		types := checkMetricsPage(t, stage, r)
+		want = merge(want, map[string]string{"go_goroutines": "gauge", "process_resident_memory_bytes": "gauge"})
 		for name, typ := range want {
 			if types[name] != typ {
 				t.Errorf("%s: type %q, want %q", name, types[name], typ)
@@ -62,7 +65,7 @@ func TestStageMetricsPassPromtool(t *testing.T) {
 	api := startServing(t, []string{"api"}, env, env["WIKIFLOW_API_ADDR"])
 	api.get(t, "/stats")
 	types := checkMetricsPage(t, "api", api)
-	if types["wikiflow_stage_up"] != "gauge" || types["wikiflow_ingest_published_total"] != "counter" {
+	if types["wikiflow_stage_up"] != "gauge" || types["wikiflow_ingest_events_published_total"] != "counter" || types["wikiflow_api_request_duration_seconds"] != "histogram" {
 		t.Errorf("the API's page lacks the stages' metrics: %v", types)
 	}
 }

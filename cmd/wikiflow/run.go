@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wikiflow/wikiflow/internal/brokers"
@@ -152,15 +153,17 @@ type service interface {
 
 // serve runs svc together with its health server; when either stops with an
 // error, the other is stopped too. The health server asks svc and the value
-// stats returns for obs.Degrader and obs.Readier (see obs.Stage).
-func serve(ctx context.Context, component string, svc service, stats func() any, c *common, log *slog.Logger) error {
+// stats returns for obs.Degrader and obs.Readier (see obs.Stage), and its
+// /metrics serves metrics with the Go runtime and process collectors, in a
+// registry of the process's own.
+func serve(ctx context.Context, component string, svc service, stats func() any, metrics []prometheus.Collector, c *common, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	sctx, cancel := context.WithCancel(gctx)
 	g.Go(func() error {
 		defer cancel()
 		return svc.Run(gctx)
 	})
-	st := obs.Stage{Component: component, Value: svc, Stats: stats}
+	st := obs.Stage{Component: component, Value: svc, Stats: stats, Metrics: obs.NewRegistry(metrics...)}
 	g.Go(func() error { return obs.HealthServer(sctx, c.healthAddr, st, log) })
 	log.Info("started", "component", component, "version", buildVersion())
 	err := g.Wait()

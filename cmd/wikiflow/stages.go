@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wikiflow/wikiflow/aggregate"
 	"github.com/wikiflow/wikiflow/api"
 	"github.com/wikiflow/wikiflow/bridge"
@@ -62,11 +64,12 @@ Examples:
 	if err != nil {
 		return err
 	}
-	return serve(ctx, "emulator", srv, func() any { return srv.Stats() }, &c, log)
+	return serve(ctx, "emulator", srv, func() any { return srv.Stats() }, nil, &c, log)
 }
 
 // stage describes a pipeline stage for runStage: its help, its flags, its
-// constructor and its counters for /metrics.
+// constructor, its counters (asked for obs.Degrader and obs.Readier) and its
+// metrics for /metrics.
 type stage[C any, S service, T any] struct {
 	name, summary, usage string
 	config               C
@@ -74,6 +77,7 @@ type stage[C any, S service, T any] struct {
 	validate             func(C) error
 	build                func(C, *slog.Logger) (S, error)
 	stats                func(S) T
+	metrics              func(S) []prometheus.Collector
 }
 
 // runStage parses the stage's flags, builds it and serves it with its health
@@ -95,7 +99,7 @@ func runStage[C any, S service, T any](ctx context.Context, st stage[C, S, T], a
 	if err != nil {
 		return err
 	}
-	return serve(ctx, st.name, svc, func() any { return st.stats(svc) }, &c, log)
+	return serve(ctx, st.name, svc, func() any { return st.stats(svc) }, st.metrics(svc), &c, log)
 }
 
 func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
@@ -113,6 +117,7 @@ Examples:
 		validate: ingest.Config.Validate,
 		build:    ingest.New,
 		stats:    (*ingest.Ingester).Stats,
+		metrics:  (*ingest.Ingester).Collectors,
 	}, args, getenv, stderr)
 }
 
@@ -125,6 +130,7 @@ func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writ
 		validate: bridge.Config.Validate,
 		build:    bridge.New,
 		stats:    (*bridge.Bridge).Stats,
+		metrics:  (*bridge.Bridge).Collectors,
 	}, args, getenv, stderr)
 }
 
@@ -140,6 +146,7 @@ Scale out with disjoint filter subjects, one consumer each:
 		validate: aggregate.Config.Validate,
 		build:    aggregate.New,
 		stats:    (*aggregate.Aggregate).Stats,
+		metrics:  (*aggregate.Aggregate).Collectors,
 	}, args, getenv, stderr)
 }
 
@@ -165,7 +172,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	return serve(ctx, "api", srv, func() any { return nil }, &c, log)
+	return serve(ctx, "api", srv, func() any { return nil }, nil, &c, log)
 }
 
 func runTUI(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Degrader is implemented by a stage that can report running but not making
@@ -38,13 +40,16 @@ const DefaultReadyTimeout = 2 * time.Second
 // bridge.Bridge, aggregate.Aggregate, the emulator) as Value and its Stats
 // method as Stats, so a stage opts in by adding the method to either type.
 type Stage struct {
-	// Component names the stage in metric names and answers: ingest, bridge, …
+	// Component names the stage in answers: ingest, bridge, …
 	Component string
 	// Value is the constructed stage, asked for Degrader and Readier.
 	Value any
-	// Stats returns the struct whose counters /metrics shows (see WriteMetrics);
-	// nil or a nil result shows none.
+	// Stats returns the stage's counters, also asked for Degrader and Readier;
+	// nil or a nil result adds nothing.
 	Stats func() any
+	// Metrics is what /metrics serves, usually a registry from NewRegistry;
+	// nil serves the Go runtime and process metrics alone.
+	Metrics prometheus.Gatherer
 	// ReadyTimeout bounds one Ready call (DefaultReadyTimeout when zero).
 	ReadyTimeout time.Duration
 }
@@ -132,15 +137,11 @@ func Handler(st Stage) http.Handler {
 		}
 		writeAnswer(w, http.StatusOK, healthAnswer{Status: "ready", Component: st.Component})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if st.Stats == nil {
-			return
-		}
-		if s := st.Stats(); s != nil {
-			WriteMetrics(w, st.Component, s)
-		}
-	})
+	g := st.Metrics
+	if g == nil {
+		g = NewRegistry()
+	}
+	mux.Handle("GET /metrics", MetricsHandler(g))
 	// Profiles of the running stage: go tool pprof http://<addr>/debug/pprof/profile
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -13,7 +13,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+// testStats is a stage's counters.
+type testStats struct {
+	EventsIn atomic.Int64
+}
 
 func TestHealthServerServesHealthMetricsAndProfiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -27,7 +34,9 @@ func TestHealthServerServesHealthMetricsAndProfiles(t *testing.T) {
 	var s testStats
 	s.EventsIn.Store(7)
 	done := make(chan error, 1)
-	st := Stage{Component: "bridge", Stats: func() any { return &s }}
+	in := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "bridge", Name: "events_in_total", Help: "Events read."},
+		func() float64 { return float64(s.EventsIn.Load()) })
+	st := Stage{Component: "bridge", Stats: func() any { return &s }, Metrics: NewRegistry(in)}
 	go func() {
 		done <- HealthServer(ctx, addr, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
@@ -53,7 +62,7 @@ func TestHealthServerServesHealthMetricsAndProfiles(t *testing.T) {
 	if b := get("/readyz"); !strings.Contains(b, `"status":"ready"`) {
 		t.Errorf("readyz of a stage without Ready: %s", b)
 	}
-	if b := get("/metrics"); !strings.Contains(b, "wikiflow_bridge_events_in") {
+	if b := get("/metrics"); !strings.Contains(b, "\nwikiflow_bridge_events_in_total 7\n") || !strings.Contains(b, "go_goroutines") {
 		t.Errorf("metrics: %s", b)
 	}
 	if b := get("/debug/pprof/"); !strings.Contains(b, "goroutine") {

@@ -1,106 +1,56 @@
 package obs
 
 import (
-	"fmt"
-	"io"
-	"reflect"
-	"sort"
-	"strings"
+	"net/http"
 	"sync/atomic"
-	"unicode"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metric kinds a Stats field can declare with its `metric:"…"` tag.
-const (
-	// KindCounter is the default: a value that only grows while the process
-	// runs. It is written as <name>_total with TYPE counter.
-	KindCounter = "counter"
-	// KindGauge is a value that can go down (a lag, a count of open streams, a
-	// timestamp). It is written under its own name with TYPE gauge.
-	KindGauge = "gauge"
-	// KindSkip leaves the field out of /metrics.
-	KindSkip = "-"
-)
+// Namespace is the first word of every wikiflow metric name:
+// wikiflow_<component>_<name>.
+const Namespace = "wikiflow"
 
-// metric is one line of the exposition.
-type metric struct {
-	name, kind, help string
-	val              int64
+// NewRegistry returns a registry of its own (never the global default, so that
+// every process and test keeps its metrics apart) holding the standard Go
+// runtime (go_*) and process (process_*) collectors and cs. It panics when
+// two collectors describe the same metric, a programming error.
+func NewRegistry(cs ...prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	reg.MustRegister(cs...)
+	return reg
 }
 
-// WriteMetrics writes every exported atomic.Int64 / atomic.Uint64 field of the
-// struct that stats points to in the Prometheus text exposition format (0.0.4),
-// sorted by name. A field is a counter unless its tag says otherwise:
-//
-//	Published atomic.Int64                                 // wikiflow_<component>_published_total, TYPE counter
-//	KafkaLag  atomic.Int64 `metric:"gauge" help:"records"` // wikiflow_<component>_kafka_lag, TYPE gauge
-//	scratch   atomic.Int64 `metric:"-"`                    // not written
-//
-// The name is wikiflow_<component>_<field in snake case>; the `help:"…"` tag
-// (default: the field name) becomes the HELP line.
-func WriteMetrics(w io.Writer, component string, stats any) {
-	for _, m := range collect(component, stats) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, escapeHelp(m.help), m.name, m.kind, m.name, m.val)
-	}
+// MetricsHandler serves g in the Prometheus exposition format the scraper
+// asks for (text 0.0.4 by default). A collector that fails leaves its metrics
+// out, the others are still served.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// collect reads the metrics of the struct that stats points to.
-func collect(component string, stats any) []metric {
-	v := reflect.ValueOf(stats)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct || !v.CanAddr() {
-		return nil
-	}
-	t := v.Type()
-	var ms []metric
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		kind := f.Tag.Get("metric")
-		if !f.IsExported() || kind == KindSkip {
-			continue
-		}
-		var val int64
-		switch x := v.Field(i).Addr().Interface().(type) {
-		case *atomic.Int64:
-			val = x.Load()
-		case *atomic.Uint64:
-			val = int64(x.Load())
-		default:
-			continue
-		}
-		m := metric{name: "wikiflow_" + component + "_" + snake(f.Name), kind: KindGauge, help: f.Tag.Get("help"), val: val}
-		if kind != KindGauge {
-			m.kind = KindCounter
-			m.name += "_total"
-		}
-		if m.help == "" {
-			m.help = f.Name
-		}
-		ms = append(ms, m)
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
-	return ms
+// Counter returns the counter wikiflow_<subsystem>_<name> (name ends in
+// _total) whose value is read from v at each scrape.
+func Counter(subsystem, name, help string, v *atomic.Int64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help},
+		func() float64 { return float64(v.Load()) })
 }
 
-// escapeHelp escapes a HELP text as the exposition format requires.
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+// Gauge returns the gauge wikiflow_<subsystem>_<name> whose value read returns
+// at each scrape.
+func Gauge(subsystem, name, help string, read func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help}, read)
 }
 
-func snake(s string) string {
-	var b strings.Builder
-	rs := []rune(s)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+// Seconds returns a reader, for Gauge, of v, a count of unit (a millisecond,
+// a nanosecond), in seconds.
+func Seconds(v *atomic.Int64, unit time.Duration) func() float64 {
+	per := float64(time.Second / unit)
+	return func() float64 { return float64(v.Load()) / per }
 }

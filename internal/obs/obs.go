@@ -1,8 +1,9 @@
 // Package obs is wikiflow's observability plumbing shared by every stage process:
 // the slog logger, and a small HTTP server per stage with /healthz (ok, or
 // degraded with a reason from the stage's Degraded method), /readyz (ready, or
-// 503 with the dependency the stage's Ready method found missing), a Prometheus
-// /metrics page built from the stage's Stats struct, and /debug/pprof/.
+// 503 with the dependency the stage's Ready method found missing), /metrics
+// serving the stage's Prometheus registry (NewRegistry: the stage's own
+// collectors plus the Go runtime and process ones), and /debug/pprof/.
 package obs
 
 import (

@@ -2,50 +2,45 @@ package obs
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wikiflow/wikiflow/internal/obs/promtooltest"
 )
 
-type testStats struct {
-	EventsIn   atomic.Int64 `help:"events read"`
-	HTTPErrors atomic.Int64
-	KafkaLag   atomic.Int64  `metric:"gauge" help:"records not yet read\\behind"`
-	LastSeq    atomic.Uint64 `metric:"gauge" help:"two\nlines"`
-	Scratch    atomic.Int64  `metric:"-"`
-	hidden     atomic.Int64
-	Name       string
+func TestRegistryServesTheGoAndProcessCollectorsAndPassesPromtool(t *testing.T) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "test", Name: "events_read_total", Help: "Events read."})
+	c.Add(42)
+	rec := httptest.NewRecorder()
+	MetricsHandler(NewRegistry(c)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("/metrics: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	page, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		"# HELP wikiflow_test_events_read_total Events read.\n# TYPE wikiflow_test_events_read_total counter\nwikiflow_test_events_read_total 42\n",
+		"# TYPE go_goroutines gauge\n",
+		"# TYPE go_gc_duration_seconds summary\n",
+		"# TYPE process_resident_memory_bytes gauge\n",
+		"# TYPE process_cpu_seconds_total counter\n",
+	} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	promtooltest.Check(t, "NewRegistry", page)
 }
 
-func TestWriteMetricsTypesCountersAndGauges(t *testing.T) {
-	var s testStats
-	s.EventsIn.Store(42)
-	s.HTTPErrors.Store(3)
-	s.KafkaLag.Store(-5)
-	s.LastSeq.Store(9)
-	s.Scratch.Store(1)
-	s.hidden.Store(9)
-	var b bytes.Buffer
-	WriteMetrics(&b, "ingest", &s)
-	out := b.String()
-	for _, want := range []string{
-		"# HELP wikiflow_ingest_events_in_total events read\n# TYPE wikiflow_ingest_events_in_total counter\nwikiflow_ingest_events_in_total 42\n",
-		"# HELP wikiflow_ingest_http_errors_total HTTPErrors\n# TYPE wikiflow_ingest_http_errors_total counter\nwikiflow_ingest_http_errors_total 3\n",
-		"# HELP wikiflow_ingest_kafka_lag records not yet read\\\\behind\n# TYPE wikiflow_ingest_kafka_lag gauge\nwikiflow_ingest_kafka_lag -5\n",
-		"# HELP wikiflow_ingest_last_seq two\\nlines\n# TYPE wikiflow_ingest_last_seq gauge\nwikiflow_ingest_last_seq 9\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("metrics lack %q:\n%s", want, out)
-		}
-	}
-	for _, not := range []string{"hidden", "name", "scratch"} {
-		if strings.Contains(out, not) {
-			t.Errorf("%s exported:\n%s", not, out)
-		}
-	}
-	promtooltest.Check(t, "testStats", b.Bytes())
+func TestRegistriesAreIndependent(t *testing.T) {
+	opts := prometheus.GaugeOpts{Namespace: Namespace, Name: "same_gauge", Help: "A gauge."}
+	NewRegistry(prometheus.NewGauge(opts))
+	// The same metric in a second registry must not collide with the first.
+	NewRegistry(prometheus.NewGauge(opts))
 }
 
 func TestNewLoggerRejectsBadValues(t *testing.T) {

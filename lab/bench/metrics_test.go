@@ -3,21 +3,21 @@ package bench
 import "testing"
 
 func TestMetricValue(t *testing.T) {
-	text := `# HELP wikiflow_ingest_published events written
-# TYPE wikiflow_ingest_published gauge
-wikiflow_ingest_published 12345
-wikiflow_ingest_published_bytes 99
+	text := `# HELP wikiflow_ingest_events_published_total Events written to the Kafka events topic.
+# TYPE wikiflow_ingest_events_published_total counter
+wikiflow_ingest_events_published_total 12345
+wikiflow_ingest_events_published_total_bytes 99
 wikiflow_stage_up{url="x"} 1
-wikiflow_bridge_kafka_lag 1.5e+03
+wikiflow_bridge_kafka_lag_records 1.5e+06
 `
 	tests := []struct {
 		name   string
 		want   float64
 		wantOK bool
 	}{
-		{"wikiflow_ingest_published", 12345, true},
-		{"wikiflow_ingest_published_bytes", 99, true},
-		{"wikiflow_bridge_kafka_lag", 1500, true},
+		{"wikiflow_ingest_events_published_total", 12345, true},
+		{"wikiflow_ingest_events_published_total_bytes", 99, true},
+		{"wikiflow_bridge_kafka_lag_records", 1.5e6, true},
 		{"wikiflow_stage_up", 0, false},
 		{"wikiflow_missing", 0, false},
 	}

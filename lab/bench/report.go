@@ -288,13 +288,13 @@ Redis base name ` + "`bench_<run>_<case>`" + `. Every service runs as its own ` 
 settings and ` + "`--health-addr`" + ` on a free port. Everything is removed afterwards.
 
 - **ingest**: ` + "`wikiflow emulator --source gen --gen-count N --speed 0`" + ` → ingest → Kafka. Rate = events
-  published between the first and the last poll (every 10 ms) of ingest's ` + "`wikiflow_ingest_published_total`" + `.
+  published between the first and the last poll (every 10 ms) of ingest's ` + "`wikiflow_ingest_events_published_total`" + `.
 - **bridge**: a Kafka backlog of N events written by ` + "`wikiflow gen --out kafka`" + `, then bridge → JetStream.
   Rate = messages stored between the first message and the N-th (stream info polled every 10 ms).
 - **aggregate**: the bridge's stream of N events, then aggregate → Redis. Rate = sequences applied between the
   first and the last poll (every 10 ms) of the watermark ` + "`{base}:ns:live:wm`" + ` until it reaches the stream's last sequence.
 - **end to end**: emulator (gen, speed 0) → ingest → bridge → aggregate all running at once. Rate = N divided by
-  the time from the first event received by ingest (first non-zero ` + "`wikiflow_ingest_frames_total`" + `, polled every
+  the time from the first event received by ingest (first non-zero ` + "`wikiflow_ingest_frames_read_total`" + `, polled every
   10 ms) to the moment Redis's ` + "`{base}:ns:live:meta`" + ` field ` + "`events`" + ` reaches N.
 - **freshness**: the emulator paces generated events at the given rate through the whole pipeline. A poller
   reads ` + "`events`" + ` of ` + "`{base}:ns:live:meta`" + ` every 2 ms and records when each count became visible. Afterwards

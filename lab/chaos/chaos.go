@@ -52,11 +52,35 @@ type runner struct {
 }
 
 // sampled lists the counters summed over every process lifetime in the report
-// (each is the metric wikiflow_<service>_<name>_total).
+// (each is the metric counterMetric names).
 var sampled = map[string][]string{
 	"ingest":    {"published", "duplicates", "dead_lettered", "lost", "reconnects", "write_retries"},
 	"bridge":    {"published", "duplicates", "already_bridged", "resyncs", "restarts"},
 	"aggregate": {"applied", "duplicates", "cas_conflicts", "recoveries", "out_of_order", "errors"},
+}
+
+// counterMetric names the metric of each counter of the report, by
+// "<service>/<counter>".
+var counterMetric = map[string]string{
+	"ingest/published":        "wikiflow_ingest_events_published_total",
+	"ingest/duplicates":       "wikiflow_ingest_duplicates_skipped_total",
+	"ingest/dead_lettered":    "wikiflow_ingest_dead_letters_total",
+	"ingest/lost":             "wikiflow_ingest_events_lost_total",
+	"ingest/reconnects":       "wikiflow_ingest_reconnects_total",
+	"ingest/write_retries":    "wikiflow_ingest_kafka_write_retries_total",
+	"bridge/published":        "wikiflow_bridge_events_published_total",
+	"bridge/duplicates":       "wikiflow_bridge_publish_duplicates_total",
+	"bridge/already_bridged":  "wikiflow_bridge_records_already_bridged_total",
+	"bridge/resyncs":          "wikiflow_bridge_resyncs_total",
+	"bridge/restarts":         "wikiflow_bridge_pipeline_restarts_total",
+	"bridge/read":             "wikiflow_bridge_records_read_total",
+	"aggregate/applied":       "wikiflow_aggregate_events_applied_total",
+	"aggregate/duplicates":    "wikiflow_aggregate_duplicates_skipped_total",
+	"aggregate/cas_conflicts": "wikiflow_aggregate_watermark_conflicts_total",
+	"aggregate/recoveries":    "wikiflow_aggregate_consumer_recoveries_total",
+	"aggregate/out_of_order":  "wikiflow_aggregate_messages_out_of_order_total",
+	"aggregate/fetched":       "wikiflow_aggregate_messages_fetched_total",
+	"aggregate/errors":        "wikiflow_aggregate_operation_errors_total",
 }
 
 // sample scrapes the metrics of ingest, bridge and aggregate every second until
@@ -102,7 +126,7 @@ func (r *runner) totals() map[string]map[string]int64 {
 		out[name] = map[string]int64{}
 		for _, k := range keys {
 			for _, m := range r.samples[name] {
-				out[name][k] += m["wikiflow_"+name+"_"+k+"_total"]
+				out[name][k] += m[counterMetric[name+"/"+k]]
 			}
 		}
 	}
@@ -428,7 +452,7 @@ func (r *runner) second(ctx context.Context, a Action) error {
 	}
 	var parts []string
 	for _, k := range keys {
-		v := last["wikiflow_"+a.Target+"_"+k+"_total"]
+		v := last[counterMetric[a.Target+"/"+k]]
 		s.Metrics[k] = v
 		parts = append(parts, fmt.Sprintf("%s %d", strings.ReplaceAll(k, "_", " "), v))
 	}
@@ -517,7 +541,7 @@ func (r *runner) drain(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("bridge metrics: %w", err)
 		}
-		lag := m["wikiflow_bridge_kafka_lag"]
+		lag := m["wikiflow_bridge_kafka_lag_records"]
 		last, err := r.streamLastSeq(ctx)
 		if err != nil {
 			return err
@@ -659,8 +683,9 @@ func scrape(ctx context.Context, port int) (map[string]int64, error) {
 		if len(f) != 2 {
 			continue
 		}
-		if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-			out[f[0]] = v
+		// Values from 1e6 up are written in exponent notation (1.5e+06).
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			out[f[0]] = int64(v)
 		}
 	}
 	return out, sc.Err()

@@ -76,40 +76,40 @@ const (
 // Stats counts what the emulator served. Every field only grows except Active.
 type Stats struct {
 	// Connections counts streams opened (answered 200).
-	Connections atomic.Int64 `help:"streams opened"`
+	Connections atomic.Int64
 	// Active is the number of streams open now.
-	Active atomic.Int64 `metric:"gauge" help:"streams open now"`
+	Active atomic.Int64
 	// Resumes counts streams opened with Last-Event-ID.
-	Resumes atomic.Int64 `help:"streams resumed from Last-Event-ID"`
+	Resumes atomic.Int64
 	// Rejected counts requests answered 429 because MaxConns streams were open.
-	Rejected atomic.Int64 `help:"requests answered 429 (too many connections)"`
+	Rejected atomic.Int64
 	// BadRequests counts requests answered 400 (bad since or Last-Event-ID).
-	BadRequests atomic.Int64 `help:"requests answered 400"`
+	BadRequests atomic.Int64
 	// Forbidden counts requests answered 403 (no User-Agent, RequireUserAgent set).
-	Forbidden atomic.Int64 `help:"requests answered 403"`
+	Forbidden atomic.Int64
 	// Frames counts frames written completely, of every kind.
-	Frames atomic.Int64 `help:"frames written, every kind"`
+	Frames atomic.Int64
 	// Events counts real event frames written, repeats included.
-	Events atomic.Int64 `help:"event frames written"`
+	Events atomic.Int64
 	// Repeats counts event frames re-sent by RepeatOnResume.
-	Repeats atomic.Int64 `help:"events re-sent on resume (fault)"`
+	Repeats atomic.Int64
 	// Cuts counts connections aborted in the middle of a frame (CutEvery).
-	Cuts atomic.Int64 `help:"connections cut mid-frame (fault)"`
+	Cuts atomic.Int64
 	// Silences counts connections that went silent (SilentAfter).
-	Silences atomic.Int64 `help:"connections gone silent (fault)"`
+	Silences atomic.Int64
 	// Errors counts "event: error" frames (ErrorEvery, ErrorOnResume).
-	Errors atomic.Int64 `help:"error frames sent (fault)"`
+	Errors atomic.Int64
 	// Expired counts streams closed at the end of ConnLifetime.
-	Expired atomic.Int64 `help:"streams closed at the end of their lifetime"`
+	Expired atomic.Int64
 	// SinceTooOld counts requests whose since was older than Retention, started
 	// at the end instead.
-	SinceTooOld atomic.Int64 `help:"requests whose since was past the retention (started at the end)"`
+	SinceTooOld atomic.Int64
 	// Malformed counts injected invalid-JSON frames (MalformedEvery).
-	Malformed atomic.Int64 `help:"malformed frames injected (fault)"`
+	Malformed atomic.Int64
 	// Huge counts injected 2 MiB frames (HugeEvery).
-	Huge atomic.Int64 `help:"huge frames injected (fault)"`
+	Huge atomic.Int64
 	// Canaries counts injected canary events (CanaryEvery).
-	Canaries atomic.Int64 `help:"canary events injected (fault)"`
+	Canaries atomic.Int64
 }
 
 // Server serves a Source as an EventStreams endpoint.

@@ -223,7 +223,7 @@ func (h *harness) stageRep(ctx context.Context, r int, res *resources) (ing, br,
 	}
 	defer in.stop(grace)
 	ing, err = watch(ctx, poll, stall, int64(n), func() (int64, error) {
-		v, err := metric(pt[1], "wikiflow_ingest_published_total")
+		v, err := metric(pt[1], "wikiflow_ingest_events_published_total")
 		return int64(v), err
 	}, in)
 	res.add("ingest", "per-stage backlog", in.sample(), ing.endV)
@@ -401,7 +401,7 @@ func (h *harness) e2e(ctx context.Context, tag string, n int, res *resources, af
 	}
 	// First receipt: ingest's frame counter leaves zero.
 	first, err := watch(ctx, poll, stall, 1, func() (int64, error) {
-		v, err := metric(p.ingPort, "wikiflow_ingest_frames_total")
+		v, err := metric(p.ingPort, "wikiflow_ingest_frames_read_total")
 		return int64(v), err
 	}, p.procs()...)
 	if err != nil {
