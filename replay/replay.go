@@ -239,7 +239,7 @@ func (r *Replayer) Run(ctx context.Context, out io.Writer) (Summary, error) {
 // RunConn is Run over an existing NATS connection.
 func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (Summary, error) {
 	start := time.Now()
-	st, state, err := r.stream(ctx, nc)
+	st, state, err := brokers.OpenStream(ctx, nc, r.cfg.Stream)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -266,23 +266,6 @@ func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (S
 	}
 	p.sum.Elapsed = time.Since(start)
 	return p.sum, p.w.flush()
-}
-
-// stream returns the configured stream and its state.
-func (r *Replayer) stream(ctx context.Context, nc *nats.Conn) (jetstream.Stream, jetstream.StreamState, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("jetstream: %w", err)
-	}
-	st, err := js.Stream(ctx, r.cfg.Stream)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("stream %s info: %w", r.cfg.Stream, err)
-	}
-	return st, info.State, nil
 }
 
 // selection is the part of the log a replay reads, resolved against the stream.
