@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,4 +138,44 @@ func (a *acker) wait(ctx context.Context, r *ackRound) (int, error) {
 		err = nil
 	}
 	return missing, err
+}
+
+// ack starts double-acking msgs (see acker) after waiting for the previous round.
+// A failed ack only means the message comes back later and is skipped as a
+// duplicate.
+func (w *worker) ack(msgs []jetstream.Msg) {
+	w.settleAcks()
+	w.acking = w.acks.start(msgs)
+}
+
+// settleAcks waits for the ack round in progress, if any, and reports failures.
+func (w *worker) settleAcks() {
+	if w.acking == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	n, err := w.acks.wait(ctx, w.acking)
+	w.acking = nil
+	if err != nil {
+		w.failed("ack", fmt.Errorf("%d acks not confirmed (they will be redelivered and skipped): %w", n, err))
+		return
+	}
+	w.healthy("ack")
+}
+
+// nak asks for redelivery of items after delay (best effort: unacked messages are
+// redelivered after AckWait anyway).
+func (w *worker) nak(items []item, delay time.Duration) {
+	for _, it := range items {
+		var err error
+		if delay > 0 {
+			err = it.m.NakWithDelay(delay)
+		} else {
+			err = it.m.Nak()
+		}
+		if err != nil {
+			w.log.Debug("nak failed", "seq", it.seq, "err", err)
+		}
+	}
 }

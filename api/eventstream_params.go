@@ -113,25 +113,8 @@ type eventRequest struct {
 // Unknown and repeated parameters are rejected like on every other route.
 func parseEventRequest(c *fiber.Ctx, stream string) (eventRequest, error) {
 	r := eventRequest{filter: eventFilter{bot: -1}}
-	seen := map[string]bool{}
-	var perr error
-	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
-		if perr != nil {
-			return
-		}
-		name := string(k)
-		switch {
-		case !contains(eventStreamSpec.names, name):
-			perr = badParam(name, "unknown parameter %q; %s accepts %s", name, eventStreamRoute, strings.Join(eventStreamSpec.names, ", "))
-		case seen[name]:
-			perr = badParam(name, "%s given more than once", name)
-		default:
-			seen[name] = true
-			perr = r.set(name, string(v))
-		}
-	})
-	if perr != nil {
-		return r, perr
+	if err := visitParams(c, &eventStreamSpec, r.set); err != nil {
+		return r, err
 	}
 	if id := c.Get(headerLastEventID); id != "" {
 		seq, err := parseEventID(id, stream)
@@ -174,13 +157,9 @@ func (r *eventRequest) set(name, val string) error {
 			}
 		}
 	case "bot":
-		switch val {
-		case "true":
-			f.bot = 1
-		case "false":
-			f.bot = 0
-		default:
-			err = badParam(name, "bot must be true or false; got %q", val)
+		var bot int8
+		if bot, err = parseBot(val); err == nil {
+			f.bot = bot
 		}
 	case "namespace":
 		f.namespaces, err = parseNamespaces(val)

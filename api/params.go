@@ -127,79 +127,12 @@ func parseQuery(c *fiber.Ctx, spec *paramSpec) (query, error) {
 		}
 		return q, nil
 	}
-	seen := make(map[string]bool, args.Len())
-	var perr error
 	topSet := false
-	args.VisitAll(func(k, v []byte) {
-		if perr != nil {
-			return
-		}
-		name, val := string(k), string(v)
-		if !contains(spec.names, name) {
-			perr = badParam(name, "unknown parameter %q; %s accepts %s", name, spec.route, strings.Join(spec.names, ", "))
-			return
-		}
-		if seen[name] {
-			perr = badParam(name, "%s given more than once", name)
-			return
-		}
-		seen[name] = true
-		switch name {
-		case "window":
-			if !contains(spec.windows, val) {
-				perr = badParam(name, "window must be one of %s; got %q", strings.Join(spec.windows, ", "), val)
-				return
-			}
-			q.window, q.minutes = val, windowMinutes[val]
-		case "wiki", "domain":
-			if err := checkFilter(name, val); err != nil {
-				perr = err
-				return
-			}
-			if name == "wiki" {
-				q.wiki = val
-			} else {
-				q.domain = val
-			}
-		case "type":
-			if !contains(eventTypes, val) {
-				perr = badParam(name, "type must be one of %s; got %q", strings.Join(eventTypes, ", "), val)
-				return
-			}
-			q.typ = val
-		case "bot":
-			switch val {
-			case "true":
-				q.bot = 1
-			case "false":
-				q.bot = 0
-			default:
-				perr = badParam(name, "bot must be true or false; got %q", val)
-			}
-		case "by":
-			if !contains(spec.groupings, val) {
-				perr = badParam(name, "by must be one of %s; got %q", strings.Join(spec.groupings, ", "), val)
-				return
-			}
-			q.by = val
-		case "top":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > maxTop {
-				perr = badParam(name, "top must be an integer from 1 to %d; got %q", maxTop, val)
-				return
-			}
-			q.top, topSet = n, true
-		case "interval":
-			d, err := parseInterval(val)
-			if err != nil {
-				perr = badParam(name, "interval must be whole seconds from 1 to %d, such as 5 or 5s; got %q", maxIntervalSec, val)
-				return
-			}
-			q.interval = d
-		}
-	})
-	if perr != nil {
-		return q, perr
+	if err := visitParams(c, spec, func(name, val string) error {
+		topSet = topSet || name == "top"
+		return q.set(spec, name, val)
+	}); err != nil {
+		return q, err
 	}
 	if !topSet && (!spec.topNeedsBy || q.by != "") {
 		q.top = spec.defaultTop
@@ -208,6 +141,91 @@ func parseQuery(c *fiber.Ctx, spec *paramSpec) (query, error) {
 		q.top = 0
 	}
 	return q, nil
+}
+
+// visitParams calls set for each parameter of c's query string, in order, and
+// stops at the first error: a parameter spec does not accept, one given twice,
+// or what set returns.
+func visitParams(c *fiber.Ctx, spec *paramSpec, set func(name, val string) error) error {
+	args := c.Context().QueryArgs()
+	seen := make(map[string]bool, args.Len())
+	var perr error
+	args.VisitAll(func(k, v []byte) {
+		if perr != nil {
+			return
+		}
+		name := string(k)
+		switch {
+		case !contains(spec.names, name):
+			perr = badParam(name, "unknown parameter %q; %s accepts %s", name, spec.route, strings.Join(spec.names, ", "))
+		case seen[name]:
+			perr = badParam(name, "%s given more than once", name)
+		default:
+			seen[name] = true
+			perr = set(name, string(v))
+		}
+	})
+	return perr
+}
+
+// set applies one parameter that spec accepts.
+func (q *query) set(spec *paramSpec, name, val string) error {
+	switch name {
+	case "window":
+		if !contains(spec.windows, val) {
+			return badParam(name, "window must be one of %s; got %q", strings.Join(spec.windows, ", "), val)
+		}
+		q.window, q.minutes = val, windowMinutes[val]
+	case "wiki", "domain":
+		if err := checkFilter(name, val); err != nil {
+			return err
+		}
+		if name == "wiki" {
+			q.wiki = val
+		} else {
+			q.domain = val
+		}
+	case "type":
+		if !contains(eventTypes, val) {
+			return badParam(name, "type must be one of %s; got %q", strings.Join(eventTypes, ", "), val)
+		}
+		q.typ = val
+	case "bot":
+		bot, err := parseBot(val)
+		if err != nil {
+			return err
+		}
+		q.bot = bot
+	case "by":
+		if !contains(spec.groupings, val) {
+			return badParam(name, "by must be one of %s; got %q", strings.Join(spec.groupings, ", "), val)
+		}
+		q.by = val
+	case "top":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > maxTop {
+			return badParam(name, "top must be an integer from 1 to %d; got %q", maxTop, val)
+		}
+		q.top = n
+	case "interval":
+		d, err := parseInterval(val)
+		if err != nil {
+			return badParam(name, "interval must be whole seconds from 1 to %d, such as 5 or 5s; got %q", maxIntervalSec, val)
+		}
+		q.interval = d
+	}
+	return nil
+}
+
+// parseBot reads the bot filter: 1 for true (bots), 0 for false (humans).
+func parseBot(val string) (int8, error) {
+	switch val {
+	case "true":
+		return 1, nil
+	case "false":
+		return 0, nil
+	}
+	return -1, badParam("bot", "bot must be true or false; got %q", val)
 }
 
 // parseInterval reads an interval of whole seconds, "N" or "Ns" with N from 1 to

@@ -360,12 +360,49 @@ func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *ka
 		return fmt.Errorf("stream %s info: %w", b.cfg.Stream, err)
 	}
 	last := info.State.LastSeq
-	overlap := int64(b.cfg.MaxInFlight)
-	rec, err := b.recoverPositions(ctx, js, info.State.FirstSeq, last, ids(parts), overlap)
+	rec, err := b.recoverPositions(ctx, js, info.State.FirstSeq, last, ids(parts), int64(b.cfg.MaxInFlight))
 	if err != nil {
 		return err
 	}
+	states, starts := b.resume(parts, rec)
+	b.setParts(states)
+	b.log.Info("position recovered from the stream", "stream", b.cfg.Stream, "last_sequence", last,
+		"scanned", rec.scanned, "known_ids", len(rec.ids), "partitions", len(parts))
 
+	records := make(chan *record, b.cfg.MaxInFlight)
+	errc := make(chan error, len(parts)+1)
+	var wg sync.WaitGroup
+	stop := func() {
+		cancel()
+		wg.Wait()
+	}
+	if err := b.startReaders(ctx, &wg, dialer, parts, states, starts, records, errc); err != nil {
+		stop()
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.watchPartitions(ctx, kc, len(parts), errc)
+	}()
+
+	pub := &publisher{b: b, js: js, stream: stream, last: last, known: rec.ids, parts: states}
+	if pub.lastID, err = b.lastMsgID(ctx, stream, last); err != nil {
+		stop()
+		return err
+	}
+	err = pub.run(ctx, records, errc)
+	stop()
+	b.updateLag()
+	return err
+}
+
+// resume returns, for each partition, its state (the offset of its next new
+// record) and the offset to read from: the resume overlap, up to MaxInFlight
+// records before the next new one, whose meta.ids rec knows so that they are
+// skipped.
+func (b *Bridge) resume(parts []partition, rec recovered) (map[int]*partState, map[int]int64) {
+	overlap := int64(b.cfg.MaxInFlight)
 	states := make(map[int]*partState, len(parts))
 	starts := make(map[int]int64, len(parts))
 	for _, p := range parts {
@@ -391,13 +428,14 @@ func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *ka
 		b.log.Info("resuming partition", "partition", p.id, "from_offset", start, "next_new_offset", next,
 			"high_watermark", p.last, "bridged_before", hasKey(rec.last, p.id))
 	}
-	b.setParts(states)
-	b.log.Info("position recovered from the stream", "stream", b.cfg.Stream, "last_sequence", last,
-		"scanned", rec.scanned, "known_ids", len(rec.ids), "partitions", len(parts))
+	return states, starts
+}
 
-	records := make(chan *record, b.cfg.MaxInFlight)
-	errc := make(chan error, len(parts)+1)
-	var wg sync.WaitGroup
+// startReaders starts a goroutine per partition (counted in wg) that reads from
+// its start offset into records; the caller cancels ctx and waits for wg when it
+// returns an error.
+func (b *Bridge) startReaders(ctx context.Context, wg *sync.WaitGroup, dialer *kafka.Dialer, parts []partition,
+	states map[int]*partState, starts map[int]int64, records chan<- *record, errc chan<- error) error {
 	for _, p := range parts {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:     b.cfg.Kafka.Brokers,
@@ -411,8 +449,6 @@ func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *ka
 		})
 		if err := r.SetOffset(starts[p.id]); err != nil {
 			r.Close()
-			cancel()
-			wg.Wait()
 			return fmt.Errorf("partition %d: set offset %d: %w", p.id, starts[p.id], err)
 		}
 		wg.Add(1)
@@ -422,29 +458,23 @@ func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *ka
 			b.read(ctx, r, states[p.id], records, errc)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		b.watchPartitions(ctx, kc, len(parts), errc)
-	}()
+	return nil
+}
 
-	pub := &publisher{b: b, js: js, stream: stream, last: last, known: rec.ids, parts: states}
-	if last > 0 {
-		m, err := stream.GetMsg(ctx, last)
-		switch {
-		case err == nil:
-			pub.lastID = m.Header.Get(jetstream.MsgIDHeader)
-		case !errors.Is(err, jetstream.ErrMsgNotFound):
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("stream %s: read last message %d: %w", b.cfg.Stream, last, err)
-		}
+// lastMsgID returns the Nats-Msg-Id of the stream's message at last ("" when
+// last is 0 or the message is gone).
+func (b *Bridge) lastMsgID(ctx context.Context, stream jetstream.Stream, last uint64) (string, error) {
+	if last == 0 {
+		return "", nil
 	}
-	err = pub.run(ctx, records, errc)
-	cancel()
-	wg.Wait()
-	b.updateLag()
-	return err
+	m, err := stream.GetMsg(ctx, last)
+	switch {
+	case err == nil:
+		return m.Header.Get(jetstream.MsgIDHeader), nil
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return "", fmt.Errorf("stream %s: read last message %d: %w", b.cfg.Stream, last, err)
+	}
+	return "", nil
 }
 
 func hasKey(m map[int]int64, k int) bool { _, ok := m[k]; return ok }

@@ -238,141 +238,172 @@ func (r *Replayer) Run(ctx context.Context, out io.Writer) (Summary, error) {
 
 // RunConn is Run over an existing NATS connection.
 func (r *Replayer) RunConn(ctx context.Context, nc *nats.Conn, out io.Writer) (Summary, error) {
-	var sum Summary
 	start := time.Now()
-	js, err := jetstream.New(nc)
+	st, state, err := brokers.OpenStream(ctx, nc, r.cfg.Stream)
 	if err != nil {
-		return sum, fmt.Errorf("jetstream: %w", err)
+		return Summary{}, err
 	}
-	st, err := js.Stream(ctx, r.cfg.Stream)
+	sel, err := r.selection(state)
 	if err != nil {
-		return sum, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
+		return Summary{}, err
 	}
-	info, err := st.Info(ctx)
+	cons, err := st.OrderedConsumer(ctx, r.consumerConfig(sel))
 	if err != nil {
-		return sum, fmt.Errorf("stream %s info: %w", r.cfg.Stream, err)
+		return Summary{}, fmt.Errorf("replay consumer: %w", err)
 	}
-	state := info.State
+	defer removeConsumer(st, cons)
+	p := &pass{Replayer: r, sel: sel, w: newWriter(out, r.cfg.Format, r.cfg.Stream), start: start}
+	defer p.w.flush()
+	if err := p.w.begin(); err != nil {
+		return p.sum, err
+	}
+	if state.Msgs == 0 && !r.cfg.Follow {
+		p.sum.Elapsed = time.Since(start)
+		return p.sum, nil
+	}
+	if err := p.run(ctx, cons, &fetchSweeper{st: st, cons: cons}); err != nil {
+		return p.sum, err
+	}
+	p.sum.Elapsed = time.Since(start)
+	return p.sum, p.w.flush()
+}
+
+// selection is the part of the log a replay reads, resolved against the stream.
+type selection struct {
+	since, until time.Time
+	// endSeq is the last sequence to read (0: no end); without --follow, the
+	// log's last message as it was at start.
+	endSeq uint64
+}
+
+// selection resolves the configured range against state, or says why it lies
+// outside the retained log.
+func (r *Replayer) selection(state jetstream.StreamState) (selection, error) {
 	now := time.Now()
 	since, _ := ParseTime(r.cfg.Since, now)
 	until, _ := ParseTime(r.cfg.Until, now)
 	if err := checkRange(state, since, until, r.cfg.StartSeq, r.cfg.EndSeq, r.cfg.Follow); err != nil {
-		return sum, err
+		return selection{}, err
 	}
 	if !since.IsZero() && since.Before(state.FirstTime) && r.log != nil {
 		r.log.Warn("the log starts later than --since; replaying from its start",
 			"since", since.Format(time.RFC3339), "log_starts", state.FirstTime.Format(time.RFC3339))
 	}
+	sel := selection{since: since, until: until, endSeq: r.cfg.EndSeq}
+	if !r.cfg.Follow && (sel.endSeq == 0 || sel.endSeq > state.LastSeq) {
+		sel.endSeq = state.LastSeq
+	}
+	return sel, nil
+}
+
+// consumerConfig is the ordered consumer that delivers sel from its start.
+func (r *Replayer) consumerConfig(sel selection) jetstream.OrderedConsumerConfig {
 	occ := jetstream.OrderedConsumerConfig{FilterSubjects: Subjects(r.cfg.Wikis, r.cfg.Types)}
 	switch {
 	case r.cfg.StartSeq > 0:
 		occ.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		occ.OptStartSeq = r.cfg.StartSeq
-	case !since.IsZero():
+	case !sel.since.IsZero():
 		occ.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		occ.OptStartTime = &since
+		occ.OptStartTime = &sel.since
 	}
-	cons, err := st.OrderedConsumer(ctx, occ)
-	if err != nil {
-		return sum, fmt.Errorf("replay consumer: %w", err)
-	}
-	defer removeConsumer(st, cons)
-	sweep := fetchSweeper{st: st, cons: cons}
-	// Without --follow, the replay ends at the log's last message as it was at start.
-	endSeq := r.cfg.EndSeq
-	if !r.cfg.Follow && (endSeq == 0 || endSeq > state.LastSeq) {
-		endSeq = state.LastSeq
-	}
-	w := newWriter(out, r.cfg.Format, r.cfg.Stream)
-	defer w.flush()
-	if err := w.begin(); err != nil {
-		return sum, err
-	}
+	return occ
+}
+
+// pass is one replay's progress: what it writes to and what it has written.
+type pass struct {
+	*Replayer
+	sel   selection
+	w     *writer
+	sum   Summary
+	start time.Time
+}
+
+// run fetches and writes batches until the selection is done or ctx is
+// cancelled (nil).
+func (p *pass) run(ctx context.Context, cons jetstream.Consumer, sweep *fetchSweeper) error {
 	nextProgress := time.Now().Add(time.Second)
-	wantBot := r.cfg.Bot
-	if state.Msgs == 0 && !r.cfg.Follow {
-		sum.Elapsed = time.Since(start)
-		return sum, nil
-	}
-	for {
-		if ctx.Err() != nil {
-			break
-		}
+	for ctx.Err() == nil {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return nil
 			}
-			return sum, fmt.Errorf("fetch: %w", err)
+			return fmt.Errorf("fetch: %w", err)
 		}
 		sweep.fetched()
-		done := false
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			md, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			seq := md.Sequence.Stream
-			if endSeq > 0 && seq > endSeq {
-				done = true
-				break
-			}
-			if !until.IsZero() && md.Timestamp.After(until) {
-				done = true
-				break
-			}
-			ev, perr := event.Parse(msg.Data())
-			if perr != nil || (wantBot != "" && strconv.FormatBool(ev.Bot) != wantBot) {
-				sum.Skipped++
-			} else if err := w.write(seq, msg.Data(), &ev); errors.Is(err, errNotJSON) {
-				sum.Skipped++
-				r.log.Warn("skipping a logged event that is not valid JSON on one line", "seq", seq, "id", ev.ID, "err", err)
-			} else {
-				if err != nil {
-					return sum, fmt.Errorf("write output: %w", err)
-				}
-				if sum.Events == 0 {
-					sum.FirstSeq, sum.FirstTime, sum.LastTime = seq, ev.Time, ev.Time
-				}
-				sum.Events++
-				sum.LastSeq = seq
-				if ev.Time.Before(sum.FirstTime) {
-					sum.FirstTime = ev.Time
-				}
-				if ev.Time.After(sum.LastTime) {
-					sum.LastTime = ev.Time
-				}
-				if r.cfg.Limit > 0 && sum.Events >= r.cfg.Limit {
-					done = true
-					break
-				}
-			}
-			if !r.cfg.Follow && (seq >= endSeq || md.NumPending == 0) {
-				done = true
-				break
-			}
+		got, done, err := p.batch(batch)
+		if err != nil {
+			return err
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			return sum, fmt.Errorf("fetch: %w", err)
+			return fmt.Errorf("fetch: %w", err)
 		}
-		if r.progress != nil && time.Now().After(nextProgress) {
-			el := time.Since(start).Seconds()
-			fmt.Fprintf(r.progress, "replay: %d events, %.0f/s, at seq %d of %d\n", sum.Events, float64(sum.Events)/el, sum.LastSeq, endSeq)
+		if p.progress != nil && time.Now().After(nextProgress) {
+			el := time.Since(p.start).Seconds()
+			fmt.Fprintf(p.progress, "replay: %d events, %.0f/s, at seq %d of %d\n", p.sum.Events, float64(p.sum.Events)/el, p.sum.LastSeq, p.sel.endSeq)
 			nextProgress = time.Now().Add(time.Second)
 		}
-		w.flush()
-		if done {
-			break
-		}
-		if got == 0 && !r.cfg.Follow {
-			// Nothing more matches the filter up to the end of the log.
-			break
+		p.w.flush()
+		if done || (got == 0 && !p.cfg.Follow) {
+			// Done, or nothing more matches the filter up to the end of the log.
+			return nil
 		}
 	}
-	sum.Elapsed = time.Since(start)
-	return sum, w.flush()
+	return nil
+}
+
+// batch writes the messages of batch that the selection takes, and returns how
+// many messages it got and whether the selection is done.
+func (p *pass) batch(batch jetstream.MessageBatch) (got int, done bool, err error) {
+	for msg := range batch.Messages() {
+		got++
+		md, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		seq := md.Sequence.Stream
+		if (p.sel.endSeq > 0 && seq > p.sel.endSeq) || (!p.sel.until.IsZero() && md.Timestamp.After(p.sel.until)) {
+			return got, true, nil
+		}
+		if done, err := p.message(seq, msg.Data()); done || err != nil {
+			return got, done, err
+		}
+		if !p.cfg.Follow && (seq >= p.sel.endSeq || md.NumPending == 0) {
+			return got, true, nil
+		}
+	}
+	return got, false, nil
+}
+
+// message writes the message at seq, or counts it as skipped, and reports
+// whether the limit is reached.
+func (p *pass) message(seq uint64, data []byte) (done bool, err error) {
+	ev, perr := event.Parse(data)
+	if perr != nil || (p.cfg.Bot != "" && strconv.FormatBool(ev.Bot) != p.cfg.Bot) {
+		p.sum.Skipped++
+		return false, nil
+	}
+	if err := p.w.write(seq, data, &ev); errors.Is(err, errNotJSON) {
+		p.sum.Skipped++
+		p.log.Warn("skipping a logged event that is not valid JSON on one line", "seq", seq, "id", ev.ID, "err", err)
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("write output: %w", err)
+	}
+	s := &p.sum
+	if s.Events == 0 {
+		s.FirstSeq, s.FirstTime, s.LastTime = seq, ev.Time, ev.Time
+	}
+	s.Events++
+	s.LastSeq = seq
+	if ev.Time.Before(s.FirstTime) {
+		s.FirstTime = ev.Time
+	}
+	if ev.Time.After(s.LastTime) {
+		s.LastTime = ev.Time
+	}
+	return p.cfg.Limit > 0 && s.Events >= p.cfg.Limit, nil
 }
 
 func checkRange(st jetstream.StreamState, since, until time.Time, startSeq, endSeq uint64, follow bool) error {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +78,7 @@ func run(t *testing.T, nc *nats.Conn, cfg Config) (string, Summary, error) {
 	defer cancel()
 	sum, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).RunConn(ctx, nc, &out)
 	if js, jerr := jetstream.New(nc); jerr == nil {
-		if names := consumerNames(t, js); len(names) > 0 {
+		if names := testenv.ConsumerNames(t, js, wire.DefaultStream); len(names) > 0 {
 			t.Errorf("the replay left consumers behind: %v", names)
 		}
 	}
@@ -259,27 +258,8 @@ func TestReplayLeavesNoConsumerBehind(t *testing.T) {
 		if err != nil || sum.Events != 1001 {
 			t.Fatalf("replay %d: %d events, %v", i, sum.Events, err)
 		}
-		if names := consumerNames(t, js); len(names) > 0 {
+		if names := testenv.ConsumerNames(t, js, wire.DefaultStream); len(names) > 0 {
 			t.Fatalf("replay %d left consumers behind: %v", i, names)
 		}
 	}
-}
-
-// consumerNames lists the consumers of the stream, sorted.
-func consumerNames(t *testing.T, js jetstream.JetStream) []string {
-	t.Helper()
-	st, err := js.Stream(context.Background(), wire.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := st.ConsumerNames(context.Background())
-	var out []string
-	for n := range l.Name() {
-		out = append(out, n)
-	}
-	if err := l.Err(); err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -206,7 +206,27 @@ func (d *Dashboard) build() {
 	d.banner.setFill(styleBanner)
 	d.footer = newTextLines()
 	d.footer.setLines([]line{footerKeys})
+	d.buildTable()
+	d.buildFilter()
 
+	d.pages = tview.NewPages().
+		AddPage(pageMain, d.buildMain(), true, true).
+		AddPage(pageDetail, d.buildDetail(), true, false).
+		AddPage(pageHelp, d.buildHelp(), true, false)
+
+	d.root = tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(d.header, 2, 0, false).
+		AddItem(d.banner, 0, 0, false).
+		AddItem(d.pages, 0, 1, true).
+		AddItem(d.filter, 0, 0, false).
+		AddItem(d.footer, 1, 0, false)
+	d.app.SetRoot(d.root, true).SetFocus(d.table)
+	d.app.SetInputCapture(d.onKey)
+	d.render(snapshot{Window: d.cfg.Window, Now: time.Now()})
+}
+
+// buildTable creates the table of wikis with its header row.
+func (d *Dashboard) buildTable() {
 	d.table = tview.NewTable().
 		SetFixed(1, 0).
 		SetSelectable(true, false).
@@ -232,7 +252,10 @@ func (d *Dashboard) build() {
 		}
 		d.table.SetCell(0, c, cell)
 	}
+}
 
+// buildMain returns the main page: the table beside the types and top pages.
+func (d *Dashboard) buildMain() tview.Primitive {
 	d.types = newTextLines()
 	d.types.SetBorder(true).SetTitle(" types ")
 	d.top = newTextLines()
@@ -240,10 +263,13 @@ func (d *Dashboard) build() {
 	side := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(d.types, 8, 0, false).
 		AddItem(d.top, 0, 1, false)
-	main := tview.NewFlex().
+	return tview.NewFlex().
 		AddItem(d.table, 0, 3, true).
 		AddItem(side, 0, 2, false)
+}
 
+// buildDetail returns the page of one wiki: its chart and top lists.
+func (d *Dashboard) buildDetail() tview.Primitive {
 	d.detailHead = newTextLines()
 	d.chart = newBarChart()
 	d.chart.SetBorder(true).SetTitle(" edits per minute ")
@@ -254,11 +280,14 @@ func (d *Dashboard) build() {
 	lists := tview.NewFlex().
 		AddItem(d.dPages, 0, 3, false).
 		AddItem(d.dEditors, 0, 2, false)
-	detail := tview.NewFlex().SetDirection(tview.FlexRow).
+	return tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(d.detailHead, 2, 0, false).
 		AddItem(d.chart, 0, 1, false).
 		AddItem(lists, 0, 1, false)
+}
 
+// buildHelp returns the help overlay, centred and sized to its text.
+func (d *Dashboard) buildHelp() tview.Primitive {
 	d.help = newTextLines()
 	d.help.SetBorder(true).SetTitle(" help ")
 	hl := make([]line, len(helpText))
@@ -272,19 +301,17 @@ func (d *Dashboard) build() {
 		helpW = max(helpW, width(t))
 	}
 	d.help.setLines(hl)
-	overlay := tview.NewFlex().
+	return tview.NewFlex().
 		AddItem(nil, 0, 1, false).
 		AddItem(tview.NewFlex().SetDirection(tview.FlexRow).
 			AddItem(nil, 0, 1, false).
 			AddItem(d.help, len(helpText)+2, 0, true).
 			AddItem(nil, 0, 1, false), helpW+4, 0, true).
 		AddItem(nil, 0, 1, false)
+}
 
-	d.pages = tview.NewPages().
-		AddPage(pageMain, main, true, true).
-		AddPage(pageDetail, detail, true, false).
-		AddPage(pageHelp, overlay, true, false)
-
+// buildFilter creates the domain filter's input field.
+func (d *Dashboard) buildFilter() {
 	d.filter = tview.NewInputField().
 		SetLabel("filter domain: ").
 		SetLabelStyle(styleBold).
@@ -297,16 +324,6 @@ func (d *Dashboard) build() {
 		}
 		d.closeFilter()
 	})
-
-	d.root = tview.NewFlex().SetDirection(tview.FlexRow).
-		AddItem(d.header, 2, 0, false).
-		AddItem(d.banner, 0, 0, false).
-		AddItem(d.pages, 0, 1, true).
-		AddItem(d.filter, 0, 0, false).
-		AddItem(d.footer, 1, 0, false)
-	d.app.SetRoot(d.root, true).SetFocus(d.table)
-	d.app.SetInputCapture(d.onKey)
-	d.render(snapshot{Window: d.cfg.Window, Now: time.Now()})
 }
 
 // Run shows the dashboard until q is pressed or ctx ends, then restores the

@@ -117,34 +117,86 @@ func (g *Generator) Last() *Info { return &g.info }
 
 // At returns event i of the sequence without moving the position of Next. The
 // slice is reused by the next call to Next or At.
+//
+// Every draw from the event's random source happens in a fixed order (what the
+// event is, its time, its texts, then its fields from first to last), so that
+// event i stays the same whatever else changes.
 func (g *Generator) At(i int) []byte {
 	g.pcg.Seed(g.seedMix, mix64(g.seedMix^uint64(i)*0x9e3779b97f4a7c15))
-	r := g.r
-	p := g.p
+	d := g.draw(i)
+	g.info = Info{Index: i, Wiki: d.w.Wiki, Domain: d.w.Domain, Type: Types[d.ti], Bot: d.bot, Time: d.t}
+	g.texts(d.ti, d.ns)
 
+	b := g.appendMeta(g.buf[:0], &d)
+	b = g.appendEdit(b, &d)
+	switch d.ti {
+	case 0, 1: // edit, new
+		b = g.appendRevision(b, &d)
+	case 2: // log
+		b = g.appendLog(b, &d)
+	case 3: // categorize
+		b = appendNotifyURL(b, &d, true)
+		b = append(b, '"')
+	}
+	b = append(b, `,"server_url":"`...)
+	b = append(b, d.w.ServerURL...)
+	b = append(b, `","server_name":"`...)
+	b = append(b, d.w.Domain...)
+	b = append(b, `","server_script_path":"/w","wiki":"`...)
+	b = append(b, d.w.Wiki...)
+	b = append(b, `","parsedcomment":`...)
+	b = appendJSONString(b, g.pc)
+	b = append(b, '}')
+	g.buf = b
+	return b
+}
+
+// draft is what At drew for one event before writing it.
+type draft struct {
+	i    int
+	w    *WikiStat
+	ti   int // index in Types
+	ns   int
+	bot  bool
+	kind int // of user: 0 registered, 1 IP, 2 temporary account
+	t    time.Time
+	ts   int64 // the "timestamp" field, Unix s
+
+	wikiBase       uint64
+	rcid           int64
+	revNew, revOld int64 // drawn by appendEdit, after the user
+}
+
+// draw picks event i's wiki, type, namespace and user kind, and its times.
+func (g *Generator) draw(i int) draft {
+	r, p := g.r, g.p
+	d := draft{i: i}
 	wi := searchCum(p.wikiCum, r.Float64())
-	w := &p.Wikis[wi]
-	ti := searchCum(p.wikiTyp[wi][:], r.Float64())
-	typ := Types[ti]
-	ns := p.nsCum[ti].pick(r.Float64())
-	bot := r.Float64() < p.BotShare
-	kind := 0 // registered
-	if !bot {
-		kind = searchCum(p.human[:], r.Float64())
+	d.w = &p.Wikis[wi]
+	d.ti = searchCum(p.wikiTyp[wi][:], r.Float64())
+	d.ns = p.nsCum[d.ti].pick(r.Float64())
+	d.bot = r.Float64() < p.BotShare
+	if !d.bot {
+		d.kind = searchCum(p.human[:], r.Float64())
 	}
 
-	slot := g.start + int64(float64(i)*g.step)
-	dt := slot
+	dt := g.start + int64(float64(i)*g.step)
 	if r.Float64() < jitterShare {
 		dt -= r.Int64N(int64(maxJitter))
 	}
 	dt = dt / int64(time.Millisecond) * int64(time.Millisecond)
-	ts := (dt - r.Int64N(int64(maxLag))) / int64(time.Second)
-	t := time.Unix(0, dt).UTC()
+	d.ts = (dt - r.Int64N(int64(maxLag))) / int64(time.Second)
+	d.t = time.Unix(0, dt).UTC()
 
-	g.info = Info{Index: i, Wiki: w.Wiki, Domain: w.Domain, Type: typ, Bot: bot, Time: t}
+	d.wikiBase = hashString(d.w.Wiki)
+	d.rcid = int64(d.wikiBase%2_000_000_000) + int64(i)
+	return d
+}
 
-	// Title, comment and parsed comment.
+// texts fills the title (g.tmp and g.url), the comment (g.com) and the parsed
+// comment (g.pc) of an event of type Types[ti] in namespace ns.
+func (g *Generator) texts(ti, ns int) {
+	r, p := g.r, g.p
 	prefix := namespacePrefix(ns)
 	g.tmp = appendWords(append(g.tmp[:0], prefix...), r, words,
 		max(3, min(maxTitle, sample(r, p.TitleLen, 30))-len(prefix)))
@@ -155,12 +207,14 @@ func (g *Generator) At(i int) []byte {
 	} else {
 		g.comment(r, min(maxComment, sample(r, p.CommentLen, 40)))
 	}
-	wikiBase := hashString(w.Wiki)
-	rcid := int64(wikiBase%2_000_000_000) + int64(i)
+}
 
-	b := g.buf[:0]
+// appendMeta appends the event's opening: $schema, meta (its id is kept in
+// g.info) and the optional rc id.
+func (g *Generator) appendMeta(b []byte, d *draft) []byte {
+	r := g.r
 	b = append(b, `{"$schema":"`+SchemaURI+`","meta":{"uri":"`...)
-	b = append(b, w.ServerURL...)
+	b = append(b, d.w.ServerURL...)
 	b = append(b, "/wiki/"...)
 	b = append(b, g.url...)
 	b = append(b, `","request_id":"`...)
@@ -170,110 +224,119 @@ func (g *Generator) At(i int) []byte {
 	b = appendUUID4(b, r)
 	copy(g.info.MetaID[:], b[idAt:])
 	b = append(b, `","dt":"`...)
-	b = appendDT(b, t)
+	b = appendDT(b, d.t)
 	b = append(b, `","domain":"`...)
-	b = append(b, w.Domain...)
+	b = append(b, d.w.Domain...)
 	b = append(b, `","stream":"`+Stream+`","topic":"`+KafkaTopicName+`","partition":0,"offset":`...)
-	b = strconv.AppendInt(b, 6_000_000_000+int64(g.seedMix%1_000_000_000)+int64(i), 10)
+	b = strconv.AppendInt(b, 6_000_000_000+int64(g.seedMix%1_000_000_000)+int64(d.i), 10)
 	b = append(b, '}')
-	if ti != 2 || r.Float64() >= p.LogWithoutID {
+	if d.ti != 2 || r.Float64() >= g.p.LogWithoutID {
 		b = append(b, `,"id":`...)
-		b = strconv.AppendInt(b, rcid, 10)
+		b = strconv.AppendInt(b, d.rcid, 10)
 	}
+	return b
+}
+
+// appendEdit appends the fields every type has, from type to bot, and draws the
+// revision ids.
+func (g *Generator) appendEdit(b []byte, d *draft) []byte {
+	r := g.r
 	b = append(b, `,"type":"`...)
-	b = append(b, typ...)
+	b = append(b, Types[d.ti]...)
 	b = append(b, `","namespace":`...)
-	b = strconv.AppendInt(b, int64(ns), 10)
+	b = strconv.AppendInt(b, int64(d.ns), 10)
 	b = append(b, `,"title":`...)
 	b = appendJSONString(b, g.tmp)
 	b = append(b, `,"title_url":"`...)
-	b = append(b, w.ServerURL...)
+	b = append(b, d.w.ServerURL...)
 	b = append(b, "/wiki/"...)
 	b = append(b, g.url...)
 	b = append(b, `","comment":`...)
 	b = appendJSONString(b, g.com)
 	b = append(b, `,"timestamp":`...)
-	b = strconv.AppendInt(b, ts, 10)
+	b = strconv.AppendInt(b, d.ts, 10)
 	b = append(b, `,"user":"`...)
-	switch kind {
+	b = g.appendUser(b, d)
+	b = append(b, `","bot":`...)
+	b = strconv.AppendBool(b, d.bot)
+
+	d.revNew = int64(d.wikiBase>>32%1_000_000_000) + int64(d.i)
+	d.revOld = d.revNew - 1 - int64(r.IntN(1_000_000))
+	return b
+}
+
+// appendUser appends a user name of d's kind, unquoted.
+func (g *Generator) appendUser(b []byte, d *draft) []byte {
+	r := g.r
+	switch d.kind {
 	case 0:
 		pool := uint64(20000)
-		if bot {
+		if d.bot {
 			pool = 300
 		}
-		b = appendUserName(b, uint64(r.IntN(int(pool)))+pool*7, bot)
+		return appendUserName(b, uint64(r.IntN(int(pool)))+pool*7, d.bot)
 	case 1:
-		b = appendIP(b, r)
-	default:
-		b = append(b, '~')
-		b = strconv.AppendInt(b, int64(t.Year()), 10)
-		b = strconv.AppendInt(append(b, '-'), int64(10000+r.IntN(90000)), 10)
-		b = strconv.AppendInt(append(b, '-'), int64(10+r.IntN(90)), 10)
+		return appendIP(b, r)
 	}
-	b = append(b, `","bot":`...)
-	b = strconv.AppendBool(b, bot)
+	b = append(b, '~')
+	b = strconv.AppendInt(b, int64(d.t.Year()), 10)
+	b = strconv.AppendInt(append(b, '-'), int64(10000+r.IntN(90000)), 10)
+	return strconv.AppendInt(append(b, '-'), int64(10+r.IntN(90)), 10)
+}
 
-	revNew := int64(wikiBase>>32%1_000_000_000) + int64(i)
-	revOld := revNew - 1 - int64(r.IntN(1_000_000))
-	switch ti {
-	case 0, 1: // edit, new
-		b = append(b, `,"notify_url":"`...)
-		b = append(b, w.ServerURL...)
-		if ti == 0 {
-			b = strconv.AppendInt(append(b, "/w/index.php?diff="...), revNew, 10)
-			b = strconv.AppendInt(append(b, "&oldid="...), revOld, 10)
-		} else {
-			b = strconv.AppendInt(append(b, "/w/index.php?oldid="...), revNew, 10)
-		}
-		b = strconv.AppendInt(append(b, "&rcid="...), rcid, 10)
-		b = append(b, `","minor":`...)
-		b = strconv.AppendBool(b, ti == 0 && r.Float64() < p.Minor)
-		if r.Float64() < p.Patrolled {
-			b = append(b, `,"patrolled":`...)
-			b = strconv.AppendBool(b, r.IntN(4) != 0)
-		}
-		if ti == 0 {
-			old := sample(r, p.LengthOld, 5000)
-			nw := max(0, old+sample(r, p.LengthDelta, 10))
-			b = strconv.AppendInt(append(b, `,"length":{"old":`...), int64(old), 10)
-			b = strconv.AppendInt(append(b, `,"new":`...), int64(nw), 10)
-			b = strconv.AppendInt(append(b, `},"revision":{"old":`...), revOld, 10)
-			b = strconv.AppendInt(append(b, `,"new":`...), revNew, 10)
-		} else {
-			b = strconv.AppendInt(append(b, `,"length":{"new":`...), int64(sample(r, p.NewLength, 2000)), 10)
-			b = strconv.AppendInt(append(b, `},"revision":{"new":`...), revNew, 10)
-		}
-		b = append(b, '}')
-	case 2: // log
-		lk := p.logCum.pick(r.Float64())
-		b = strconv.AppendInt(append(b, `,"log_id":`...), int64(wikiBase>>16%500_000_000)+int64(i), 10)
-		b = append(b, `,"log_type":`...)
-		b = appendJSONString(b, lk.Type)
-		b = append(b, `,"log_action":`...)
-		b = appendJSONString(b, lk.Action)
-		b = append(b, `,"log_params":`...)
-		b = g.appendLogParams(b, r, lk.Type, t)
-		b = append(b, `,"log_action_comment":`...)
-		b = g.appendLogActionComment(b, lk)
-	case 3: // categorize
-		b = append(b, `,"notify_url":"`...)
-		b = append(b, w.ServerURL...)
-		b = strconv.AppendInt(append(b, "/w/index.php?diff="...), revNew, 10)
-		b = strconv.AppendInt(append(b, "&oldid="...), revOld, 10)
-		b = strconv.AppendInt(append(b, "&rcid="...), rcid, 10)
-		b = append(b, '"')
+// appendNotifyURL appends the notify_url field, still open: a diff link when diff
+// is set, else a link to the new revision.
+func appendNotifyURL(b []byte, d *draft, diff bool) []byte {
+	b = append(b, `,"notify_url":"`...)
+	b = append(b, d.w.ServerURL...)
+	if diff {
+		b = strconv.AppendInt(append(b, "/w/index.php?diff="...), d.revNew, 10)
+		b = strconv.AppendInt(append(b, "&oldid="...), d.revOld, 10)
+	} else {
+		b = strconv.AppendInt(append(b, "/w/index.php?oldid="...), d.revNew, 10)
 	}
-	b = append(b, `,"server_url":"`...)
-	b = append(b, w.ServerURL...)
-	b = append(b, `","server_name":"`...)
-	b = append(b, w.Domain...)
-	b = append(b, `","server_script_path":"/w","wiki":"`...)
-	b = append(b, w.Wiki...)
-	b = append(b, `","parsedcomment":`...)
-	b = appendJSONString(b, g.pc)
-	b = append(b, '}')
-	g.buf = b
-	return b
+	return strconv.AppendInt(append(b, "&rcid="...), d.rcid, 10)
+}
+
+// appendRevision appends the fields of an edit or a new page: notify_url, minor,
+// patrolled, length and revision.
+func (g *Generator) appendRevision(b []byte, d *draft) []byte {
+	r, p := g.r, g.p
+	edit := d.ti == 0
+	b = appendNotifyURL(b, d, edit)
+	b = append(b, `","minor":`...)
+	b = strconv.AppendBool(b, edit && r.Float64() < p.Minor)
+	if r.Float64() < p.Patrolled {
+		b = append(b, `,"patrolled":`...)
+		b = strconv.AppendBool(b, r.IntN(4) != 0)
+	}
+	if edit {
+		old := sample(r, p.LengthOld, 5000)
+		nw := max(0, old+sample(r, p.LengthDelta, 10))
+		b = strconv.AppendInt(append(b, `,"length":{"old":`...), int64(old), 10)
+		b = strconv.AppendInt(append(b, `,"new":`...), int64(nw), 10)
+		b = strconv.AppendInt(append(b, `},"revision":{"old":`...), d.revOld, 10)
+		b = strconv.AppendInt(append(b, `,"new":`...), d.revNew, 10)
+	} else {
+		b = strconv.AppendInt(append(b, `,"length":{"new":`...), int64(sample(r, p.NewLength, 2000)), 10)
+		b = strconv.AppendInt(append(b, `},"revision":{"new":`...), d.revNew, 10)
+	}
+	return append(b, '}')
+}
+
+// appendLog appends the fields of a log event.
+func (g *Generator) appendLog(b []byte, d *draft) []byte {
+	r := g.r
+	lk := g.p.logCum.pick(r.Float64())
+	b = strconv.AppendInt(append(b, `,"log_id":`...), int64(d.wikiBase>>16%500_000_000)+int64(d.i), 10)
+	b = append(b, `,"log_type":`...)
+	b = appendJSONString(b, lk.Type)
+	b = append(b, `,"log_action":`...)
+	b = appendJSONString(b, lk.Action)
+	b = append(b, `,"log_params":`...)
+	b = g.appendLogParams(b, r, lk.Type, d.t)
+	b = append(b, `,"log_action_comment":`...)
+	return g.appendLogActionComment(b, lk)
 }
 
 // comment fills g.com with an edit summary of about n bytes and g.pc with its

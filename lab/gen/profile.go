@@ -186,13 +186,7 @@ type wikiAcc struct {
 // LearnProfile learns a Profile from recorded events. Canaries, events that
 // event.Parse rejects and events of other types than Types are skipped.
 func LearnProfile(events []recording.Event) (*Profile, error) {
-	p := &Profile{}
-	wikis := map[string]*wikiAcc{}
-	var typeCount [4]int
-	ns := [4]map[int]int{{}, {}, {}, {}}
-	logs := map[LogKind]int{}
-	var bots, humans, logN, logNoID, edits, minors, editNew, patrolled int
-	var kinds [3]int
+	l := learner{p: &Profile{}, wikis: map[string]*wikiAcc{}, ns: [4]map[int]int{{}, {}, {}, {}}, logs: map[LogKind]int{}}
 	var par fastjson.Parser
 	for _, re := range events {
 		ev, err := event.Parse(re.Data)
@@ -207,110 +201,151 @@ func LearnProfile(events []recording.Event) (*Profile, error) {
 		if err != nil {
 			continue
 		}
-		p.Source++
-		typeCount[ti]++
-		w := wikis[ev.Wiki]
-		if w == nil {
-			server := string(v.GetStringBytes("server_url"))
-			if server == "" {
-				server = "https://" + ev.Domain
-			}
-			w = &wikiAcc{domain: ev.Domain, server: server}
-			wikis[ev.Wiki] = w
-		}
-		w.n++
-		w.types[ti]++
-		ns[ti][ev.Namespace]++
-		if ev.Bot {
-			bots++
-		} else {
-			humans++
-			switch ev.EditorKind() {
-			case event.EditorRegistered:
-				kinds[0]++
-			case event.EditorAnonymous:
-				kinds[1]++
-			default:
-				kinds[2]++
-			}
-		}
-		p.TitleLen = append(p.TitleLen, len(ev.Title))
-		if ev.Type != event.TypeCategorize {
-			p.CommentLen = append(p.CommentLen, len(v.GetStringBytes("comment")))
-		}
-		switch ev.Type {
-		case event.TypeEdit:
-			edits++
-			editNew++
-			if ev.Minor {
-				minors++
-			}
-			if v.Exists("patrolled") {
-				patrolled++
-			}
-			if ev.HasLength {
-				p.LengthOld = append(p.LengthOld, ev.LengthOld)
-				p.LengthDelta = append(p.LengthDelta, ev.LengthNew-ev.LengthOld)
-			}
-		case event.TypeNew:
-			editNew++
-			if v.Exists("patrolled") {
-				patrolled++
-			}
-			if ev.HasLength {
-				p.NewLength = append(p.NewLength, ev.LengthNew)
-			}
-		case event.TypeLog:
-			logN++
-			if !v.Exists("id") {
-				logNoID++
-			}
-			k := LogKind{Type: string(v.GetStringBytes("log_type")), Action: string(v.GetStringBytes("log_action"))}
-			if k.Type != "" && k.Action != "" {
-				logs[k]++
-			}
-		}
+		l.add(&ev, ti, v)
 	}
-	if p.Source == 0 {
+	if l.p.Source == 0 {
 		return nil, ErrNoEvents
 	}
-	n := float64(p.Source)
-	p.Namespaces = map[string][]Weighted[int]{}
-	p.BotShare = float64(bots) / n
-	if humans > 0 {
-		h := float64(humans)
-		p.Humans = UserKinds{Registered: float64(kinds[0]) / h, Anonymous: float64(kinds[1]) / h, Temporary: float64(kinds[2]) / h}
-	} else {
-		p.Humans = UserKinds{Registered: 1}
-	}
-	p.Minor = ratio(minors, edits)
-	p.Patrolled = ratio(patrolled, editNew)
-	p.LogWithoutID = ratio(logNoID, logN)
-	for ti, m := range ns {
-		p.Namespaces[Types[ti]] = sortedWeights(m, func(a, b int) bool { return a < b })
-	}
-	p.LogTypes = sortedWeights(logs, func(a, b LogKind) bool {
-		return a.Type+"/"+a.Action < b.Type+"/"+b.Action
-	})
-	for name, w := range wikis {
-		ws := WikiStat{Wiki: name, Domain: w.domain, ServerURL: w.server, Weight: float64(w.n) / n}
-		denom := float64(w.n) + typeSmoothing
-		for i := range ws.Types {
-			ws.Types[i] = (float64(w.types[i]) + typeSmoothing*float64(typeCount[i])/n) / denom
-		}
-		p.Wikis = append(p.Wikis, ws)
-	}
-	sort.Slice(p.Wikis, func(i, j int) bool {
-		if p.Wikis[i].Weight != p.Wikis[j].Weight {
-			return p.Wikis[i].Weight > p.Wikis[j].Weight
-		}
-		return p.Wikis[i].Wiki < p.Wikis[j].Wiki
-	})
+	p := l.profile()
 	p.Rate = recordedRate(events)
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// learner counts what LearnProfile learns, event by event.
+type learner struct {
+	p         *Profile // Source and the length samples are filled as events come
+	wikis     map[string]*wikiAcc
+	typeCount [4]int
+	ns        [4]map[int]int
+	logs      map[LogKind]int
+	kinds     [3]int // of human users: registered, anonymous, temporary
+
+	bots, humans, logN, logNoID, edits, minors, editNew, patrolled int
+}
+
+// add counts ev, of type Types[ti], whose JSON is v.
+func (l *learner) add(ev *event.Event, ti int, v *fastjson.Value) {
+	p := l.p
+	p.Source++
+	l.typeCount[ti]++
+	w := l.wikis[ev.Wiki]
+	if w == nil {
+		server := string(v.GetStringBytes("server_url"))
+		if server == "" {
+			server = "https://" + ev.Domain
+		}
+		w = &wikiAcc{domain: ev.Domain, server: server}
+		l.wikis[ev.Wiki] = w
+	}
+	w.n++
+	w.types[ti]++
+	l.ns[ti][ev.Namespace]++
+	if ev.Bot {
+		l.bots++
+	} else {
+		l.humans++
+		switch ev.EditorKind() {
+		case event.EditorRegistered:
+			l.kinds[0]++
+		case event.EditorAnonymous:
+			l.kinds[1]++
+		default:
+			l.kinds[2]++
+		}
+	}
+	p.TitleLen = append(p.TitleLen, len(ev.Title))
+	if ev.Type != event.TypeCategorize {
+		p.CommentLen = append(p.CommentLen, len(v.GetStringBytes("comment")))
+	}
+	l.addByType(ev, v)
+}
+
+// addByType counts what only some types have: minor and patrolled flags,
+// lengths, log kinds and log events without an id.
+func (l *learner) addByType(ev *event.Event, v *fastjson.Value) {
+	p := l.p
+	switch ev.Type {
+	case event.TypeEdit:
+		l.edits++
+		l.editNew++
+		if ev.Minor {
+			l.minors++
+		}
+		if v.Exists("patrolled") {
+			l.patrolled++
+		}
+		if ev.HasLength {
+			p.LengthOld = append(p.LengthOld, ev.LengthOld)
+			p.LengthDelta = append(p.LengthDelta, ev.LengthNew-ev.LengthOld)
+		}
+	case event.TypeNew:
+		l.editNew++
+		if v.Exists("patrolled") {
+			l.patrolled++
+		}
+		if ev.HasLength {
+			p.NewLength = append(p.NewLength, ev.LengthNew)
+		}
+	case event.TypeLog:
+		l.logN++
+		if !v.Exists("id") {
+			l.logNoID++
+		}
+		k := LogKind{Type: string(v.GetStringBytes("log_type")), Action: string(v.GetStringBytes("log_action"))}
+		if k.Type != "" && k.Action != "" {
+			l.logs[k]++
+		}
+	}
+}
+
+// profile turns the counts into shares and weights; at least one event was
+// counted. The rate is left to the caller.
+func (l *learner) profile() *Profile {
+	p := l.p
+	n := float64(p.Source)
+	p.Namespaces = map[string][]Weighted[int]{}
+	p.BotShare = float64(l.bots) / n
+	if l.humans > 0 {
+		h := float64(l.humans)
+		p.Humans = UserKinds{Registered: float64(l.kinds[0]) / h, Anonymous: float64(l.kinds[1]) / h, Temporary: float64(l.kinds[2]) / h}
+	} else {
+		p.Humans = UserKinds{Registered: 1}
+	}
+	p.Minor = ratio(l.minors, l.edits)
+	p.Patrolled = ratio(l.patrolled, l.editNew)
+	p.LogWithoutID = ratio(l.logNoID, l.logN)
+	for ti, m := range l.ns {
+		p.Namespaces[Types[ti]] = sortedWeights(m, func(a, b int) bool { return a < b })
+	}
+	p.LogTypes = sortedWeights(l.logs, func(a, b LogKind) bool {
+		return a.Type+"/"+a.Action < b.Type+"/"+b.Action
+	})
+	p.Wikis = l.wikiStats(n)
+	return p
+}
+
+// wikiStats returns each wiki's weight and smoothed type mix, most frequent
+// first; n is the number of events counted.
+func (l *learner) wikiStats(n float64) []WikiStat {
+	out := make([]WikiStat, 0, len(l.wikis))
+	for name, w := range l.wikis {
+		ws := WikiStat{Wiki: name, Domain: w.domain, ServerURL: w.server, Weight: float64(w.n) / n}
+		denom := float64(w.n) + typeSmoothing
+		for i := range ws.Types {
+			ws.Types[i] = (float64(w.types[i]) + typeSmoothing*float64(l.typeCount[i])/n) / denom
+		}
+		out = append(out, ws)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Weight != out[j].Weight {
+			return out[i].Weight > out[j].Weight
+		}
+		return out[i].Wiki < out[j].Wiki
+	})
+	return out
 }
 
 func ratio(a, b int) float64 {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
@@ -43,23 +42,6 @@ type consumerRun struct {
 	next    jetstream.Msg     // read beyond the current target, applied in a later round
 	counts  *projection.Delta // the counters of the batch being read
 	detail  *projection.Delta // its sorted sets and sketches
-}
-
-// openStream finds the stream and reads its state.
-func (r *Rebuilder) openStream(ctx context.Context, nc *nats.Conn) (jetstream.Stream, jetstream.StreamState, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("jetstream: %w", err)
-	}
-	st, err := js.Stream(ctx, r.cfg.Stream)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("stream %s: %w", r.cfg.Stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("stream %s info: %w", r.cfg.Stream, err)
-	}
-	return st, info.State, nil
 }
 
 // readLive reads the live namespace, its consumers and the horizon: its as_of,

@@ -179,7 +179,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 	res = Result{Watermarks: map[string]uint64{}}
 	b := &build{Rebuilder: r, rc: rc, store: projection.NewStore(rc, r.cfg.Base), res: &res}
 	defer func() { b.dropUnfinished(ctx, err) }()
-	st, state, err := r.openStream(ctx, nc)
+	st, state, err := brokers.OpenStream(ctx, nc, r.cfg.Stream)
 	if err != nil {
 		return res, err
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,7 +203,7 @@ func TestRebuildEqualsLiveAndSwitches(t *testing.T) {
 	}
 	equalCounts(t, "legacy hash after switch", f.legacy(t), want)
 	// The replay's own consumer is gone; the live one stays.
-	if names := consumerNames(t, f.js); len(names) != 1 || names[0] != aggregate.DefaultConfig().Consumer {
+	if names := testenv.ConsumerNames(t, f.js, wire.DefaultStream); len(names) != 1 || names[0] != aggregate.DefaultConfig().Consumer {
 		t.Errorf("consumers after the rebuild: %v; want only the live aggregate's", names)
 	}
 	// The old namespace is gone.
@@ -439,23 +438,4 @@ func TestFailedRebuildLeavesNothingBehind(t *testing.T) {
 	if len(keys) > 0 {
 		t.Errorf("the failed rebuild left %d keys of %s, such as %s", len(keys), res.To, keys[0])
 	}
-}
-
-// consumerNames lists the consumers of the stream, sorted.
-func consumerNames(t *testing.T, js jetstream.JetStream) []string {
-	t.Helper()
-	st, err := js.Stream(context.Background(), wire.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := st.ConsumerNames(context.Background())
-	var out []string
-	for n := range l.Name() {
-		out = append(out, n)
-	}
-	if err := l.Err(); err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -30,93 +30,21 @@ func (h *harness) all(ctx context.Context) error {
 		return err
 	}
 	var res resources
-	if o.want("stages") {
-		var ing, br, agg []progress
-		for r := 1; r <= o.reps; r++ {
-			h.logf("per-stage run %d/%d, %d events", r, o.reps, o.stageN)
-			i, b, a, err := h.stageRep(ctx, r, &res)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				h.note("per-stage run %d did not complete: %v", r, firstLine(err))
-			}
-			ing, br, agg = appendOK(ing, i), appendOK(br, b), appendOK(agg, a)
+	for _, m := range []struct {
+		want bool
+		run  func(context.Context, *resources) error
+	}{
+		{o.want("stages"), h.allStages},
+		{o.want("e2e") || o.want("api") || o.want("rebuild"), h.allE2E},
+		{o.want("e2e") && o.e2eRepN > 0, h.allE2EReps},
+		{o.want("fresh"), h.allFreshness},
+		{o.want("peers"), h.allPeers},
+	} {
+		if !m.want {
+			continue
 		}
-		n := int64(o.stageN)
-		h.res.Throughput = append(h.res.Throughput,
-			throughput("ingest", "ingest (emulator gen, speed 0 → ingest → Kafka)", n, 0, ing),
-			throughput("bridge", "bridge (Kafka backlog → JetStream)", n, 0, br),
-			throughput("aggregate", "aggregate (JetStream backlog → Redis)", n, bench.TargetAggregate, agg))
-	}
-	if o.want("e2e") || o.want("api") || o.want("rebuild") {
-		h.logf("end-to-end run of %d events (with API and rebuild on its result)", o.e2eN)
-		pr, err := h.e2e(ctx, "e2e", o.e2eN, &res, func(env *natsEnv, stream, base string) {
-			if o.want("api") {
-				if err := h.api(ctx, base, &res); err != nil {
-					h.note("API load test failed: %v", firstLine(err))
-				}
-			}
-			if o.want("rebuild") {
-				if err := h.rebuild(ctx, env, stream, base, &res); err != nil {
-					h.note("rebuild failed: %v", firstLine(err))
-				}
-			}
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			h.note("end-to-end run of %d events did not complete: %v", o.e2eN, firstLine(err))
-		}
-		if o.want("e2e") {
-			t := throughput("e2e", fmt.Sprintf("end to end, %s events, once", fmtN(o.e2eN)), int64(o.e2eN), bench.TargetEndToEnd, appendOK(nil, pr))
-			if t.Rate.N > 0 && t.Seconds[0] > 180 {
-				h.note("the end-to-end run of %s events took %.0f s (more than 3 minutes) on this machine", fmtN(o.e2eN), t.Seconds[0])
-			}
-			h.res.Throughput = append(h.res.Throughput, t)
-		}
-	}
-	if o.want("e2e") && o.e2eRepN > 0 {
-		var prs []progress
-		for r := 1; r <= o.e2eReps; r++ {
-			h.logf("end-to-end repetition %d/%d, %d events", r, o.e2eReps, o.e2eRepN)
-			pr, err := h.e2e(ctx, "e2er"+strconv.Itoa(r), o.e2eRepN, &res, nil)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				h.note("end-to-end repetition %d did not complete: %v", r, firstLine(err))
-			}
-			prs = appendOK(prs, pr)
-		}
-		h.res.Throughput = append(h.res.Throughput, throughput("e2e_reps", fmt.Sprintf("end to end, %s events, repeated", fmtN(o.e2eRepN)), int64(o.e2eRepN), bench.TargetEndToEnd, prs))
-	}
-	if o.want("fresh") {
-		for _, c := range []struct {
-			tag    string
-			rate   float64
-			d      time.Duration
-			target float64
-		}{{"frlive", o.liveRate, o.freshLive, bench.TargetFreshP99ms}, {"frhigh", o.highRate, o.freshHigh, 0}} {
-			h.logf("freshness at %.0f events/s for %s", c.rate, c.d)
-			f, err := h.freshness(ctx, c.tag, c.rate, c.d)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				h.note("freshness at %.0f events/s did not complete: %v", c.rate, firstLine(err))
-			}
-			f.TargetP99ms = c.target
-			h.res.Freshness = append(h.res.Freshness, f)
-		}
-	}
-	if o.want("peers") {
-		if err := h.peers(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			h.note("the peers comparison did not complete: %v", firstLine(err))
+		if err := m.run(ctx, &res); err != nil {
+			return err
 		}
 	}
 	// Order the rebuild after the end-to-end figures.
@@ -125,6 +53,118 @@ func (h *harness) all(ctx context.Context) error {
 	})
 	h.res.Resources = res.results()
 	h.res.TotalSeconds = time.Since(h.started).Seconds()
+	return nil
+}
+
+// failed turns the error of a measurement into a note (nil), or returns the
+// context's error when the run is cancelled.
+func (h *harness) failed(ctx context.Context, err error, format string, a ...any) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	h.note(format+": %v", append(a, firstLine(err))...)
+	return nil
+}
+
+// allStages measures ingest, bridge and aggregate, each on a backlog, o.reps times.
+func (h *harness) allStages(ctx context.Context, res *resources) error {
+	o := h.o
+	var ing, br, agg []progress
+	for r := 1; r <= o.reps; r++ {
+		h.logf("per-stage run %d/%d, %d events", r, o.reps, o.stageN)
+		i, b, a, err := h.stageRep(ctx, r, res)
+		if err != nil {
+			if err := h.failed(ctx, err, "per-stage run %d did not complete", r); err != nil {
+				return err
+			}
+		}
+		ing, br, agg = appendOK(ing, i), appendOK(br, b), appendOK(agg, a)
+	}
+	n := int64(o.stageN)
+	h.res.Throughput = append(h.res.Throughput,
+		throughput("ingest", "ingest (emulator gen, speed 0 → ingest → Kafka)", n, 0, ing),
+		throughput("bridge", "bridge (Kafka backlog → JetStream)", n, 0, br),
+		throughput("aggregate", "aggregate (JetStream backlog → Redis)", n, bench.TargetAggregate, agg))
+	return nil
+}
+
+// allE2E runs the end-to-end measurement once, with the API load test and the
+// rebuild on its result when they are selected.
+func (h *harness) allE2E(ctx context.Context, res *resources) error {
+	o := h.o
+	h.logf("end-to-end run of %d events (with API and rebuild on its result)", o.e2eN)
+	pr, err := h.e2e(ctx, "e2e", o.e2eN, res, func(env *natsEnv, stream, base string) {
+		if o.want("api") {
+			if err := h.api(ctx, base, res); err != nil {
+				h.note("API load test failed: %v", firstLine(err))
+			}
+		}
+		if o.want("rebuild") {
+			if err := h.rebuild(ctx, env, stream, base, res); err != nil {
+				h.note("rebuild failed: %v", firstLine(err))
+			}
+		}
+	})
+	if err != nil {
+		if err := h.failed(ctx, err, "end-to-end run of %d events did not complete", o.e2eN); err != nil {
+			return err
+		}
+	}
+	if o.want("e2e") {
+		t := throughput("e2e", fmt.Sprintf("end to end, %s events, once", fmtN(o.e2eN)), int64(o.e2eN), bench.TargetEndToEnd, appendOK(nil, pr))
+		if t.Rate.N > 0 && t.Seconds[0] > 180 {
+			h.note("the end-to-end run of %s events took %.0f s (more than 3 minutes) on this machine", fmtN(o.e2eN), t.Seconds[0])
+		}
+		h.res.Throughput = append(h.res.Throughput, t)
+	}
+	return nil
+}
+
+// allE2EReps repeats a smaller end-to-end run o.e2eReps times.
+func (h *harness) allE2EReps(ctx context.Context, res *resources) error {
+	o := h.o
+	var prs []progress
+	for r := 1; r <= o.e2eReps; r++ {
+		h.logf("end-to-end repetition %d/%d, %d events", r, o.e2eReps, o.e2eRepN)
+		pr, err := h.e2e(ctx, "e2er"+strconv.Itoa(r), o.e2eRepN, res, nil)
+		if err != nil {
+			if err := h.failed(ctx, err, "end-to-end repetition %d did not complete", r); err != nil {
+				return err
+			}
+		}
+		prs = appendOK(prs, pr)
+	}
+	h.res.Throughput = append(h.res.Throughput, throughput("e2e_reps", fmt.Sprintf("end to end, %s events, repeated", fmtN(o.e2eRepN)), int64(o.e2eRepN), bench.TargetEndToEnd, prs))
+	return nil
+}
+
+// allFreshness measures freshness at the live rate and at a high rate.
+func (h *harness) allFreshness(ctx context.Context, _ *resources) error {
+	o := h.o
+	for _, c := range []struct {
+		tag    string
+		rate   float64
+		d      time.Duration
+		target float64
+	}{{"frlive", o.liveRate, o.freshLive, bench.TargetFreshP99ms}, {"frhigh", o.highRate, o.freshHigh, 0}} {
+		h.logf("freshness at %.0f events/s for %s", c.rate, c.d)
+		f, err := h.freshness(ctx, c.tag, c.rate, c.d)
+		if err != nil {
+			if err := h.failed(ctx, err, "freshness at %.0f events/s did not complete", c.rate); err != nil {
+				return err
+			}
+		}
+		f.TargetP99ms = c.target
+		h.res.Freshness = append(h.res.Freshness, f)
+	}
+	return nil
+}
+
+// allPeers runs the comparison with the alternatives.
+func (h *harness) allPeers(ctx context.Context, _ *resources) error {
+	if err := h.peers(ctx); err != nil {
+		return h.failed(ctx, err, "the peers comparison did not complete")
+	}
 	return nil
 }
 
@@ -198,104 +238,123 @@ func ports(n int) ([]int, error) {
 
 // stageRep measures ingest, bridge and aggregate separately, each on a backlog.
 func (h *harness) stageRep(ctx context.Context, r int, res *resources) (ing, br, agg progress, err error) {
-	n := h.o.stageN
 	tag := "st" + strconv.Itoa(r)
 	pt, err := ports(4)
 	if err != nil {
 		return
 	}
-	// ingest
+	if ing, err = h.stageIngest(ctx, tag, r, pt[0], pt[1], res); err != nil {
+		return
+	}
+	env, err := h.startNATS(ctx, tag)
+	if err != nil {
+		return
+	}
+	defer env.close()
+	stream := h.stream(tag)
+	if br, err = h.stageBridge(ctx, tag, r, env, pt[2], stream, res); err != nil {
+		return
+	}
+	agg, err = h.stageAggregate(ctx, tag, env, pt[3], stream, res)
+	return
+}
+
+// stageIngest measures ingest reading the emulator's generated events into a
+// new topic, the emulator on emuPort and ingest's health on port.
+func (h *harness) stageIngest(ctx context.Context, tag string, r, emuPort, port int, res *resources) (progress, error) {
+	n := h.o.stageN
 	topic, err := h.topic(ctx, tag+"ing")
 	if err != nil {
-		return
+		return progress{}, err
 	}
-	emu, err := h.start("emulator-"+tag, h.o.bin, h.emulatorArgs(pt[0], n, 100, 0, r)...)
+	emu, err := h.start("emulator-"+tag, h.o.bin, h.emulatorArgs(emuPort, n, 100, 0, r)...)
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	defer emu.stop(grace)
-	if err = waitTCP(ctx, pt[0], emu, healthMax); err != nil {
-		return
+	if err = waitTCP(ctx, emuPort, emu, healthMax); err != nil {
+		return progress{}, err
 	}
-	in, err := h.start("ingest-"+tag, h.o.bin, h.ingestArgs(pt[0], pt[1], topic)...)
+	in, err := h.start("ingest-"+tag, h.o.bin, h.ingestArgs(emuPort, port, topic)...)
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	defer in.stop(grace)
-	ing, err = watch(ctx, poll, stall, int64(n), func() (int64, error) {
-		v, err := metric(pt[1], "wikiflow_ingest_events_published_total")
+	ing, err := watch(ctx, poll, stall, int64(n), func() (int64, error) {
+		v, err := metric(port, "wikiflow_ingest_events_published_total")
 		return int64(v), err
 	}, in)
 	res.add("ingest", "per-stage backlog", in.sample(), ing.endV)
 	in.stop(grace)
 	emu.stop(grace)
 	if err != nil {
-		return ing, br, agg, fmt.Errorf("ingest: %w", err)
+		return ing, fmt.Errorf("ingest: %w", err)
 	}
 	h.logf("ingest: %.0f events/s", ing.rate())
+	return ing, nil
+}
 
-	// bridge, on a backlog written by gen
-	env, err := h.startNATS(ctx, tag)
-	if err != nil {
-		return
-	}
-	defer env.close()
+// stageBridge measures the bridge copying a backlog written by gen into stream.
+func (h *harness) stageBridge(ctx context.Context, tag string, r int, env *natsEnv, port int, stream string, res *resources) (progress, error) {
+	n := h.o.stageN
 	btopic, err := h.topic(ctx, tag+"br")
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	gen, err := h.start("gen-"+tag, h.o.bin, "gen", "--out", "kafka", "--count", strconv.Itoa(n), "--kafka-brokers", h.o.kafka,
 		"--kafka-topic", btopic, "--seed", strconv.Itoa(r), "--truth-file", "")
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	select {
 	case <-gen.done:
 	case <-ctx.Done():
-		return ing, br, agg, ctx.Err()
+		return progress{}, ctx.Err()
 	}
 	if gen.err != nil {
-		return ing, br, agg, fmt.Errorf("gen: %v\n%s", gen.err, gen.tail())
+		return progress{}, fmt.Errorf("gen: %v\n%s", gen.err, gen.tail())
 	}
-	stream := h.stream(tag)
-	bp, err := h.start("bridge-"+tag, h.o.bin, h.bridgeArgs(env, pt[2], btopic, stream)...)
+	bp, err := h.start("bridge-"+tag, h.o.bin, h.bridgeArgs(env, port, btopic, stream)...)
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	defer bp.stop(grace)
-	br, err = watch(ctx, poll, stall, int64(n), func() (int64, error) {
+	br, err := watch(ctx, poll, stall, int64(n), func() (int64, error) {
 		m, _, err := env.streamState(ctx, stream)
 		return int64(m), err
 	}, bp)
 	res.add("bridge", "per-stage backlog", bp.sample(), br.endV)
 	bp.stop(grace)
 	if err != nil {
-		return ing, br, agg, fmt.Errorf("bridge: %w", err)
+		return br, fmt.Errorf("bridge: %w", err)
 	}
 	h.logf("bridge: %.0f events/s", br.rate())
+	return br, nil
+}
 
-	// aggregate, on the bridge's stream
+// stageAggregate measures aggregate counting the bridge's stream.
+func (h *harness) stageAggregate(ctx context.Context, tag string, env *natsEnv, port int, stream string, res *resources) (progress, error) {
 	msgs, last, err := env.streamState(ctx, stream)
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	base := h.base(tag)
-	ap, err := h.start("aggregate-"+tag, h.o.bin, h.aggregateArgs(env, pt[3], stream, base)...)
+	ap, err := h.start("aggregate-"+tag, h.o.bin, h.aggregateArgs(env, port, stream, base)...)
 	if err != nil {
-		return
+		return progress{}, err
 	}
 	defer ap.stop(grace)
 	wm := "{" + base + "}:ns:live:wm"
-	agg, err = watch(ctx, poll, stall, int64(last), func() (int64, error) {
+	agg, err := watch(ctx, poll, stall, int64(last), func() (int64, error) {
 		return h.redisInt(ctx, wm, "aggregate")
 	}, ap)
 	res.add("aggregate", "per-stage backlog", ap.sample(), int64(msgs))
 	ap.stop(grace)
 	if err != nil {
-		return ing, br, agg, fmt.Errorf("aggregate: %w", err)
+		return agg, fmt.Errorf("aggregate: %w", err)
 	}
 	h.logf("aggregate: %.0f events/s", agg.rate())
-	return ing, br, agg, nil
+	return agg, nil
 }
 
 // pipeline is the four processes of a whole pipeline run.
@@ -444,47 +503,16 @@ func (h *harness) freshness(ctx context.Context, tag string, rate float64, d tim
 	if err != nil {
 		return fr, err
 	}
-	// The poller records every change of the projection's event count.
-	type obs = bench.Visibility
-	var vis []obs
-	var polls int64
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	pollDone := make(chan struct{})
-	var pollStart, pollEnd time.Time
-	go func() {
-		defer close(pollDone)
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		last := int64(-1)
-		pollStart = time.Now()
-		for pollCtx.Err() == nil {
-			v, err := h.redisInt(pollCtx, p.metaKey, "events")
-			now := time.Now()
-			polls++
-			if err == nil && v != last {
-				vis = append(vis, obs{At: now.UnixNano(), Count: v})
-				last = v
-			}
-			select {
-			case <-pollCtx.Done():
-			case <-t.C:
-			}
-		}
-		pollEnd = time.Now()
-	}()
+	vp := h.pollVisibility(ctx, p.metaKey)
 	if err := h.startIngest(p, tag); err != nil {
-		stopPoll()
+		vp.cancel()
 		return fr, err
 	}
 	_, werr := watch(ctx, 50*time.Millisecond, stall, int64(count), func() (int64, error) {
 		return h.redisInt(ctx, p.metaKey, "events")
 	}, p.procs()...)
 	time.Sleep(20 * time.Millisecond)
-	stopPoll()
-	<-pollDone
-	if polls > 0 {
-		fr.PollMs = pollEnd.Sub(pollStart).Seconds() * 1000 / float64(polls)
-	}
+	fr.PollMs = vp.finish()
 	p.stop()
 	if werr != nil && !errors.Is(werr, errStalled) {
 		return fr, werr
@@ -493,6 +521,66 @@ func (h *harness) freshness(ctx context.Context, tag string, rate float64, d tim
 	if err != nil {
 		return fr, err
 	}
+	h.freshnessFigures(&fr, recv, vp.vis)
+	h.logf("freshness at %.0f/s: %d events, p50 %.1f ms, p99 %.1f ms, poll %.2f ms", rate, fr.Events, fr.P50ms, fr.P99ms, fr.PollMs)
+	if werr != nil {
+		return fr, werr
+	}
+	return fr, nil
+}
+
+// visibilityPoller records every change of a projection's event count.
+type visibilityPoller struct {
+	vis        []bench.Visibility
+	polls      int64
+	start, end time.Time
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// pollVisibility polls the events field of the hash key every 2 ms until the
+// poller is finished or cancelled.
+func (h *harness) pollVisibility(ctx context.Context, key string) *visibilityPoller {
+	pollCtx, cancel := context.WithCancel(ctx)
+	vp := &visibilityPoller{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(vp.done)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		last := int64(-1)
+		vp.start = time.Now()
+		for pollCtx.Err() == nil {
+			v, err := h.redisInt(pollCtx, key, "events")
+			now := time.Now()
+			vp.polls++
+			if err == nil && v != last {
+				vp.vis = append(vp.vis, bench.Visibility{At: now.UnixNano(), Count: v})
+				last = v
+			}
+			select {
+			case <-pollCtx.Done():
+			case <-t.C:
+			}
+		}
+		vp.end = time.Now()
+	}()
+	return vp
+}
+
+// finish stops the poller, waits for it and returns the mean time between polls
+// in milliseconds (0 without a poll).
+func (vp *visibilityPoller) finish() float64 {
+	vp.cancel()
+	<-vp.done
+	if vp.polls == 0 {
+		return 0
+	}
+	return vp.end.Sub(vp.start).Seconds() * 1000 / float64(vp.polls)
+}
+
+// freshnessFigures fills fr's delivered rate and delays from the stream's receipt
+// times and the visibility changes, leaving out the first 2 s as warm-up.
+func (h *harness) freshnessFigures(fr *bench.FreshnessResult, recv []int64, vis []bench.Visibility) {
 	skip := 0
 	if len(recv) > 0 {
 		warm := recv[0] + int64(2*time.Second)
@@ -520,14 +608,9 @@ func (h *harness) freshness(ctx context.Context, tag string, rate float64, d tim
 		fr.P99ms = bench.PercentileSorted(lat, 99)
 		fr.MaxMs = lat[len(lat)-1]
 	}
-	if fr.DeliveredRate > 0 && fr.DeliveredRate < 0.95*rate {
-		h.note("at %s events/s input the pipeline delivered only %.0f events/s: the freshness delays there include a growing backlog", fmtN(int(rate)), fr.DeliveredRate)
+	if fr.DeliveredRate > 0 && fr.DeliveredRate < 0.95*fr.Rate {
+		h.note("at %s events/s input the pipeline delivered only %.0f events/s: the freshness delays there include a growing backlog", fmtN(int(fr.Rate)), fr.DeliveredRate)
 	}
-	h.logf("freshness at %.0f/s: %d events, p50 %.1f ms, p99 %.1f ms, poll %.2f ms", rate, fr.Events, fr.P50ms, fr.P99ms, fr.PollMs)
-	if werr != nil {
-		return fr, werr
-	}
-	return fr, nil
 }
 
 // receipts reads the stream in order and returns each message's receipt time.

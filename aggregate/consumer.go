@@ -1,0 +1,137 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// setup reads the namespace and watermark (Redis first: without Redis no consumer
+// is created), checks the watermark against the stream (a *TailLostError when the
+// stream lost messages already counted), (re)binds the stream and consumer, and
+// recreates the consumer from W+1 when Redis lost data.
+func (w *worker) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	w.conns = w.nc.Stats().Reconnects
+	pos, err := w.position(ctx)
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", w.redisAddr, err)
+	}
+	ns, wm := pos.ns, pos.wm
+	stream, err := w.js.Stream(ctx, w.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
+	}
+	if err := w.checkTail(ctx, stream, pos); err != nil {
+		return err
+	}
+	cons, err := w.ensureConsumer(ctx, stream)
+	if err != nil {
+		return err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s info: %w", w.cfg.Consumer, err)
+	}
+	floor := info.AckFloor.Stream
+	stalled := !w.stuckSince.IsZero() && time.Since(w.stuckSince) > w.stallLimit()
+	switch {
+	case wm < floor:
+		w.log.Warn("watermark in Redis is behind the consumer's ack floor: Redis lost data; replaying the lost range",
+			"namespace", ns, "watermark", wm, "ack_floor", floor)
+	case stalled:
+		w.log.Warn("the message after the watermark has not come back; repositioning the consumer right after it",
+			"namespace", ns, "watermark", wm, "waiting_for", time.Since(w.stuckSince).Round(time.Second),
+			"ack_pending", info.NumAckPending)
+	}
+	if wm < floor || stalled {
+		if cons, err = w.reposition(ctx, stream, wm); err != nil {
+			return err
+		}
+		w.stuckSince, w.pauseLogged = time.Time{}, false
+		w.stats.WaitingForSeq.Store(0)
+		w.stats.Recoveries.Add(1)
+	}
+	if w.ns != "" && w.ns != ns {
+		w.stats.NamespaceSwitches.Add(1)
+		w.log.Info("projection namespace switched", "from", w.ns, "to", ns, "watermark", wm)
+	}
+	w.stream, w.cons, w.ns, w.wm = stream, cons, ns, wm
+	w.stats.LastSeq.Store(int64(wm))
+	w.setPending(info)
+	return nil
+}
+
+// reposition deletes the durable consumer and creates it again to deliver from
+// wm+1 (everything when wm is 0), dropping every pending delivery.
+func (w *worker) reposition(ctx context.Context, stream jetstream.Stream, wm uint64) (jetstream.Consumer, error) {
+	if err := stream.DeleteConsumer(ctx, w.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s: %w", w.cfg.Consumer, err)
+	}
+	cc := w.consumerConfig()
+	if wm > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = wm + 1
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("recreate consumer %s: %w", w.cfg.Consumer, err)
+	}
+	return cons, nil
+}
+
+// stallLimit is how long the message right after the watermark may stay away
+// before the consumer is repositioned: long enough for a delivery held by a dead
+// instance to be redelivered after AckWait.
+func (w *worker) stallLimit() time.Duration {
+	return w.cfg.AckWait + 2*w.hold()
+}
+
+func (w *worker) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       w.cfg.Consumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: w.cfg.FilterSubject,
+		AckWait:       w.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 8 * w.cfg.BatchSize,
+	}
+}
+
+// ensureConsumer returns the durable consumer, creating it or updating its
+// settings; an existing consumer keeps its deliver policy and start sequence.
+func (w *worker) ensureConsumer(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
+	cc := w.consumerConfig()
+	cons, err := stream.Consumer(ctx, w.cfg.Consumer)
+	switch {
+	case err == nil:
+		old := cons.CachedInfo().Config
+		if old.FilterSubject == cc.FilterSubject && old.AckWait == cc.AckWait &&
+			old.MaxAckPending == cc.MaxAckPending && old.AckPolicy == cc.AckPolicy && old.MaxDeliver == cc.MaxDeliver {
+			return cons, nil
+		}
+		if old.FilterSubject != cc.FilterSubject {
+			w.log.Warn("changing the consumer's filter subject; its watermark keeps counting from where it was",
+				"consumer", w.cfg.Consumer, "from", old.FilterSubject, "to", cc.FilterSubject)
+		}
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("consumer %s: %w", w.cfg.Consumer, err)
+	}
+	cons, err = stream.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", w.cfg.Consumer, err)
+	}
+	return cons, nil
+}
+
+func (w *worker) setPending(info *jetstream.ConsumerInfo) {
+	w.stats.Pending.Store(int64(info.NumPending))
+	w.stats.AckPending.Store(int64(info.NumAckPending))
+	w.lastPending = time.Now()
+}
