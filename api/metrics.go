@@ -160,14 +160,14 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 // with another: two stages with the same metric, or a different type or help),
 // once per change; the page is served without what clashed.
 func (s *Server) reportGather(err error) {
-	msg := ""
+	msg, last := "", ""
 	if err != nil {
 		msg = err.Error()
 	}
-	if old := s.gatherErr.Swap(&msg); old != nil && *old == msg || old == nil && msg == "" {
-		return
+	if old := s.gatherErr.Swap(&msg); old != nil {
+		last = *old
 	}
-	if msg != "" {
+	if msg != "" && msg != last {
 		s.log.Warn("metrics left out of /metrics", "err", msg)
 	}
 }

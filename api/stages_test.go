@@ -135,3 +135,28 @@ func TestStagePagesLeftOutWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestStageMetricsClash checks that two stage pages with the same series (two
+// instances of a stage scraped under one name) leave a valid page: the series
+// once, and the clash logged once.
+func TestStageMetricsClash(t *testing.T) {
+	f := newFixture(t)
+	a, b := stageServer(t, "bridge", ""), stageServer(t, "bridge", "")
+	var out syncBuffer
+	s := newServerLog(t, f.base, &out, func(c *Config) {
+		c.Addr = "127.0.0.1:0"
+		c.StageMetrics = []string{a.URL + "/metrics", b.URL + "/metrics"}
+	})
+	base := startServer(t, s)
+	var page string
+	for range 2 {
+		_, body := fetch(t, base+"/metrics")
+		page = string(body)
+	}
+	if n := strings.Count(page, "\nwikiflow_bridge_events_published_total 42\n"); n != 1 {
+		t.Errorf("%d samples of wikiflow_bridge_events_published_total, want 1:\n%s", n, page)
+	}
+	if n := strings.Count(out.String(), "metrics left out of /metrics"); n != 1 {
+		t.Errorf("the clash is logged %d times, want once:\n%s", n, out.String())
+	}
+}
