@@ -232,7 +232,7 @@ feed_state() {
 			printf '%s\n' "$reason"
 			return 0
 		fi
-		grep -Eq '^wikiflow_ingest_published(_total)? [1-9]' <<<"$(http_get "$INGEST_HEALTH_PORT" /metrics)" && return 0
+		grep -Eq '^wikiflow_ingest_(events_)?published(_total)? [1-9]' <<<"$(http_get "$INGEST_HEALTH_PORT" /metrics)" && return 0
 		sleep 0.5
 	done
 	echo silent
