@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
@@ -172,6 +173,15 @@ func (s *Server) newApp() *fiber.App {
 			MaxAge:        600,
 		}))
 	}
+	// JSON and the page are compressed for clients that ask (the 24 h series is
+	// tens of KB); the streams are not, a compressor would hold their frames back.
+	app.Use(compress.New(compress.Config{
+		Level: compress.LevelBestSpeed,
+		Next: func(c *fiber.Ctx) bool {
+			p := c.Path()
+			return p == "/stats/stream" || p == eventStreamRoute
+		},
+	}))
 	timed := func(h fiber.Handler) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
