@@ -65,7 +65,7 @@ func (h *harness) runKStreams(ctx context.Context, t peerTools, b *peerBacklog, 
 // readTable reads a topic of key -> count changelog records with read_committed
 // and returns the last count of each key.
 func (h *harness) readTable(ctx context.Context, topic string) (map[string]int64, error) {
-	ends, err := h.endOffsets(ctx, topic)
+	ends, err := bench.PartitionEnds(ctx, h.o.kafka, topic)
 	if err != nil {
 		return nil, err
 	}
