@@ -7,6 +7,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/wikiflow/wikiflow/internal/sse"
 )
 
 // writePiece bounds one write into the response body, so that the body pipe
@@ -127,35 +129,23 @@ func (q *sendQueue) fail(e *apiError) {
 // and holds line breaks (CR, LF or CRLF) goes on several data lines, which SSE
 // clients join with "\n". It reports whether the data had to be rewritten.
 func appendMessage(b []byte, stream string, seq uint64, data []byte) ([]byte, bool) {
-	b = append(b, "event: message\nid: "...)
-	b = appendEventID(b, stream, seq)
+	var idBuf [128]byte
+	id := appendEventID(idBuf[:0], stream, seq)
 	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
-		b = append(b, "\ndata: "...)
-		b = append(b, data...)
-		return append(b, "\n\n"...), false
+		return sse.AppendFrame(b, "message", id, data, "\n"), false
 	}
 	var one bytes.Buffer
 	if json.Compact(&one, data) == nil {
-		b = append(b, "\ndata: "...)
-		b = append(b, one.Bytes()...)
-		return append(b, "\n\n"...), true
+		return sse.AppendFrame(b, "message", id, one.Bytes(), "\n"), true
 	}
-	b = append(b, '\n')
 	lf := bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
-	for _, line := range bytes.Split(lf, []byte("\n")) {
-		b = append(b, "data: "...)
-		b = append(b, line...)
-		b = append(b, '\n')
-	}
-	return append(b, '\n'), true
+	return sse.AppendFrame(b, "message", id, lf, "\n"), true
 }
 
 // appendErrorEvent appends the last event of a stream that the server ends: an
 // "error" event whose data is the API's error body.
 func appendErrorEvent(b []byte, e *apiError) []byte {
-	b = append(b, "event: error\ndata: "...)
-	b = appendError(b, e)
-	return append(b, "\n\n"...)
+	return sse.AppendFrame(b, "error", "", appendError(nil, e), "\n")
 }
 
 // writePieces writes b in pieces of at most writePiece bytes.

@@ -249,7 +249,7 @@ func TestReplaySSEIsReadBySSEClientPy(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Format = FormatSSE
 	url := serveOnce(t, replay(cfg))
-	out := runTool(t, "", py, "testdata/sseclient_events.py", url, fmt.Sprint(len(all)))
+	out := runTool(t, "", py, "../tools/python/sseclient_read.py", "--json-data", url, fmt.Sprint(len(all)))
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 16<<20)
 	n := 0

@@ -12,7 +12,6 @@ package replay
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/event"
+	"github.com/wikiflow/wikiflow/internal/sse"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -432,7 +432,7 @@ type writer struct {
 	bw     *bufio.Writer
 	format string
 	stream string
-	buf    bytes.Buffer
+	frame  []byte // scratch for an SSE frame
 	line   []byte // scratch for the events compactLine rewrites
 }
 
@@ -472,13 +472,8 @@ func (w *writer) write(seq uint64, raw []byte, ev *event.Event) error {
 	}
 	switch w.format {
 	case FormatSSE:
-		w.buf.Reset()
-		w.buf.WriteString("event: message\nid: ")
-		w.buf.WriteString(SSEID(w.stream, seq))
-		w.buf.WriteString("\ndata: ")
-		w.buf.Write(raw)
-		w.buf.WriteString("\n\n")
-		_, err := w.bw.Write(w.buf.Bytes())
+		w.frame = sse.AppendFrame(w.frame[:0], "message", SSEID(w.stream, seq), raw, "\n")
+		_, err := w.bw.Write(w.frame)
 		return err
 	case FormatTable:
 		bot := ""

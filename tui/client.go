@@ -30,23 +30,11 @@ type (
 	apiTime            = apitypes.Time
 	statsResponse      = apitypes.Stats
 	timeseriesResponse = apitypes.Timeseries
+	topPagesResponse   = apitypes.TopPages
+	topEditorsResponse = apitypes.TopEditors
+	pageItem           = apitypes.PageItem
+	editorItem         = apitypes.EditorItem
 )
-
-// topItem is one entry of /stats/top/pages (Title) or /stats/top/editors (User).
-type topItem struct {
-	Domain string `json:"domain"`
-	Title  string `json:"title"`
-	User   string `json:"user"`
-	Count  int64  `json:"count"`
-}
-
-// topResponse is the body of GET /stats/top/pages and GET /stats/top/editors.
-type topResponse struct {
-	Window        string    `json:"window"`
-	AsOf          apiTime   `json:"as_of"`
-	Items         []topItem `json:"items"`
-	UniqueEditors *int64    `json:"unique_editors"`
-}
 
 // apiError is a non-2xx answer of the API, decoded from its stable error shape
 // when the body has it.
@@ -150,32 +138,31 @@ func decodeError(status int, body []byte) error {
 	return e
 }
 
+// getJSON fetches path?q and decodes its JSON body as a T.
+func getJSON[T any](ctx context.Context, c *client, path string, q url.Values) (T, error) {
+	var r T
+	err := c.get(ctx, path, q, &r)
+	return r, err
+}
+
 // stats fetches GET /stats.
 func (c *client) stats(ctx context.Context, q url.Values) (statsResponse, error) {
-	var r statsResponse
-	err := c.get(ctx, "/stats", q, &r)
-	return r, err
+	return getJSON[statsResponse](ctx, c, "/stats", q)
 }
 
 // timeseries fetches GET /stats/timeseries.
 func (c *client) timeseries(ctx context.Context, q url.Values) (timeseriesResponse, error) {
-	var r timeseriesResponse
-	err := c.get(ctx, "/stats/timeseries", q, &r)
-	return r, err
+	return getJSON[timeseriesResponse](ctx, c, "/stats/timeseries", q)
 }
 
 // topPages fetches GET /stats/top/pages.
-func (c *client) topPages(ctx context.Context, q url.Values) (topResponse, error) {
-	var r topResponse
-	err := c.get(ctx, "/stats/top/pages", q, &r)
-	return r, err
+func (c *client) topPages(ctx context.Context, q url.Values) (topPagesResponse, error) {
+	return getJSON[topPagesResponse](ctx, c, "/stats/top/pages", q)
 }
 
 // topEditors fetches GET /stats/top/editors.
-func (c *client) topEditors(ctx context.Context, q url.Values) (topResponse, error) {
-	var r topResponse
-	err := c.get(ctx, "/stats/top/editors", q, &r)
-	return r, err
+func (c *client) topEditors(ctx context.Context, q url.Values) (topEditorsResponse, error) {
+	return getJSON[topEditorsResponse](ctx, c, "/stats/top/editors", q)
 }
 
 // stream follows GET /stats/stream?q and calls onOpen once connected, then fn for

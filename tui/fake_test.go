@@ -23,8 +23,8 @@ type fakeAPI struct {
 	counts   map[string]map[string]int64 // window → domain → count
 	types    map[string]int64
 	series   map[string][]int64 // domain → per-minute points (15)
-	pages    []topItem
-	editors  []topItem
+	pages    []pageItem
+	editors  []editorItem
 	noStream bool
 	noTypes  bool          // omit "types" from /stats (forces by=type)
 	kill     chan struct{} // closed to end the open streams
@@ -47,11 +47,11 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			"en.wikipedia.org":      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 90, 90, 90, 90, 1},
 			"de.wikipedia.org":      {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0},
 		},
-		pages: []topItem{
+		pages: []pageItem{
 			{Domain: "en.wikipedia.org", Title: "Main Page", Count: 12},
 			{Domain: "commons.wikimedia.org", Title: "File:Example.jpg", Count: 7},
 		},
-		editors: []topItem{{Domain: "en.wikipedia.org", User: "ExampleEditor", Count: 9}, {Domain: "en.wikipedia.org", User: "AnotherOne", Count: 4}},
+		editors: []editorItem{{Domain: "en.wikipedia.org", User: "ExampleEditor", Count: 9}, {Domain: "en.wikipedia.org", User: "AnotherOne", Count: 4}},
 		kill:    make(chan struct{}),
 		changed: make(chan struct{}),
 		asOf:    time.Date(2026, 5, 5, 11, 18, 26, 0, time.UTC),
@@ -111,6 +111,17 @@ func (f *fakeAPI) queried(prefix string) []string {
 	for _, q := range f.queries {
 		if strings.HasPrefix(q, prefix) {
 			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// onDomain returns the items of domain (all of them when domain is ""), never nil.
+func onDomain[T any](items []T, domain string, of func(T) string) []T {
+	out := []T{}
+	for _, it := range items {
+		if domain == "" || of(it) == domain {
+			out = append(out, it)
 		}
 	}
 	return out
@@ -216,15 +227,9 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, body)
 	case "/stats/top/pages", "/stats/top/editors":
-		src := f.pages
+		var items any = onDomain(f.pages, q.Get("domain"), func(it pageItem) string { return it.Domain })
 		if r.URL.Path == "/stats/top/editors" {
-			src = f.editors
-		}
-		items := []topItem{}
-		for _, it := range src {
-			if d := q.Get("domain"); d == "" || d == it.Domain {
-				items = append(items, it)
-			}
+			items = onDomain(f.editors, q.Get("domain"), func(it editorItem) string { return it.Domain })
 		}
 		body := map[string]any{"window": q.Get("window"), "as_of": f.asOf.Format(time.RFC3339), "items": items}
 		if r.URL.Path == "/stats/top/editors" {

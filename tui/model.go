@@ -95,8 +95,8 @@ type detailData struct {
 	Domain  string
 	Window  string
 	Series  timeseriesResponse
-	Pages   topResponse
-	Editors topResponse
+	Pages   topPagesResponse
+	Editors topEditorsResponse
 }
 
 // snapshot is an immutable picture of the model handed to listeners.
@@ -124,7 +124,7 @@ type snapshot struct {
 	// Types is the type mix, largest first.
 	Types []named
 	// Pages is the top pages list and PagesWindow its window.
-	Pages       []topItem
+	Pages       []pageItem
 	PagesWindow string
 	// Err is the last failure of the main request, nil once it succeeds again;
 	// ErrAt when it happened, Retry when the next attempt is due.
@@ -152,7 +152,7 @@ type pollResult struct {
 	req    pollRequest
 	stats  *statsResponse
 	series *timeseriesResponse
-	pages  *topResponse
+	pages  *topPagesResponse
 	detail *detailData
 	err    error // the main request failed: nothing else was fetched
 	warn   error // a secondary request failed
@@ -191,7 +191,7 @@ type model struct {
 	statsData   *statsResponse
 	statsAt     time.Time
 	series      *timeseriesResponse
-	pages       *topResponse
+	pages       *topPagesResponse
 	detail      *detailData
 	err         error
 	errAt       time.Time

@@ -212,7 +212,7 @@ func TestModelTypesFallbackAndDetail(t *testing.T) {
 	if len(d.Pages.Items) != 1 || d.Pages.Items[0].Title != "Main Page" || d.Pages.Window != "24h" {
 		t.Errorf("detail pages %+v", d.Pages)
 	}
-	if len(d.Editors.Items) != 2 || d.Editors.UniqueEditors == nil || *d.Editors.UniqueEditors != 123 {
+	if len(d.Editors.Items) != 2 || d.Editors.UniqueEditors != 123 {
 		t.Errorf("detail editors %+v", d.Editors)
 	}
 	m.selectDomain("")

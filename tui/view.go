@@ -776,7 +776,7 @@ func bar(share float64, w int) string {
 }
 
 // pageLines are the lines of a top pages list.
-func pageLines(items []topItem, withDomain bool) []line {
+func pageLines(items []pageItem, withDomain bool) []line {
 	if len(items) == 0 {
 		return []line{{{"no data", styleDim}}}
 	}
@@ -837,8 +837,8 @@ func (d *Dashboard) renderDetail(s snapshot) {
 	if len(eds) == 0 {
 		eds = append(eds, line{{"no data", styleDim}})
 	}
-	if u := det.Editors.UniqueEditors; u != nil {
-		eds = append(eds, line{{fmt.Sprintf("≈%s unique editors, all wikis", humanCount(*u)), styleDim}})
+	if det.Editors.Window != "" { // the answer arrived
+		eds = append(eds, line{{fmt.Sprintf("≈%s unique editors, all wikis", humanCount(det.Editors.UniqueEditors)), styleDim}})
 	}
 	d.dEditors.setLines(eds)
 }

@@ -260,7 +260,7 @@ func TestViewHelpWindowPause(t *testing.T) {
 func TestViewUnicodeNeverOverflows(t *testing.T) {
 	f := newFakeAPI(t)
 	huge := strings.Repeat("Extremely long title ", 15)[:300]
-	f.pages = []topItem{
+	f.pages = []pageItem{
 		{Domain: "en.wikipedia.org", Title: huge, Count: 99},
 		{Domain: "ar.wikipedia.org", Title: "مقالة عن تاريخ الحوسبة في العالم العربي والإسلامي", Count: 50},
 		{Domain: "he.wikipedia.org", Title: "ויקיפדיה: ערך מומלץ על היסטוריה של ירושלים", Count: 40},

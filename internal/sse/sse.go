@@ -7,10 +7,8 @@ package sse
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // DefaultMaxLine is the default limit on one line, and so on one event's data.
@@ -215,23 +213,48 @@ func AppendEvent(b *bytes.Buffer, ev Event) {
 	if typ == "" {
 		typ = "message"
 	}
-	b.WriteString("event: ")
-	b.WriteString(typ)
-	b.WriteByte('\n')
-	if ev.ID != "" {
-		b.WriteString("id: ")
-		b.WriteString(ev.ID)
-		b.WriteByte('\n')
+	f := appendHead(b.AvailableBuffer(), typ, ev.ID, "\n")
+	if ev.Retry > 0 {
+		f = strconv.AppendInt(append(f, "retry: "...), int64(ev.Retry), 10)
+		f = append(f, '\n')
 	}
-	if ev.Retry >= 0 && ev.Retry != 0 {
-		fmt.Fprintf(b, "retry: %d\n", ev.Retry)
+	b.Write(appendData(f, ev.Data, "\n"))
+}
+
+// AppendFrame appends to b the frame of one event in Wikimedia's layout: "event:
+// typ", "id: id" when id is not empty, a "data:" line per line of data (split at
+// "\n"), then a blank line; every line ends with nl, "\n" or "\r\n". It
+// allocates nothing but what b needs to grow.
+func AppendFrame[ID string | []byte](b []byte, typ string, id ID, data []byte, nl string) []byte {
+	return appendData(appendHead(b, typ, id, nl), data, nl)
+}
+
+// appendHead appends a frame's event line and, when id is not empty, its id line.
+func appendHead[ID string | []byte](b []byte, typ string, id ID, nl string) []byte {
+	b = append(b, "event: "...)
+	b = append(b, typ...)
+	b = append(b, nl...)
+	if len(id) > 0 {
+		b = append(b, "id: "...)
+		b = append(b, id...)
+		b = append(b, nl...)
 	}
-	for _, line := range strings.Split(string(ev.Data), "\n") {
-		b.WriteString("data: ")
-		b.WriteString(line)
-		b.WriteByte('\n')
+	return b
+}
+
+// appendData appends a data line per line of data and the blank line that ends
+// the frame.
+func appendData(b, data []byte, nl string) []byte {
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'})
+		b = append(b, "data: "...)
+		b = append(b, line...)
+		b = append(b, nl...)
+		if !more {
+			return append(b, nl...)
+		}
+		data = rest
 	}
-	b.WriteByte('\n')
 }
 
 // WriteComment writes a comment line such as ":ok".

@@ -121,6 +121,33 @@ func TestWriteThenReadRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAppendFrameLayout(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		frame    []byte
+		want     string
+		wantData string
+	}{
+		{"one line, string id", AppendFrame([]byte(":ok\n\n"), "message", `[{"offset":7}]`, []byte(`{"a":1}`), "\n"),
+			":ok\n\nevent: message\nid: [{\"offset\":7}]\ndata: {\"a\":1}\n\n", `{"a":1}`},
+		{"no id, bytes", AppendFrame(nil, "error", []byte(nil), []byte(`{"status":500}`), "\n"),
+			"event: error\ndata: {\"status\":500}\n\n", `{"status":500}`},
+		{"CRLF", AppendFrame(nil, "message", "1", []byte("x"), "\r\n"),
+			"event: message\r\nid: 1\r\ndata: x\r\n\r\n", "x"},
+		{"several data lines", AppendFrame(nil, "message", []byte("2"), []byte("a\nb\n"), "\n"),
+			"event: message\nid: 2\ndata: a\ndata: b\ndata: \n\n", "a\nb\n"},
+	} {
+		if string(tc.frame) != tc.want {
+			t.Errorf("%s: frame %q, want %q", tc.name, tc.frame, tc.want)
+			continue
+		}
+		out, err := readAll(t, NewReader(bytes.NewReader(tc.frame), 0))
+		if err != nil || len(out) != 1 || string(out[0].Data) != tc.wantData {
+			t.Errorf("%s: read back %+v, %v", tc.name, out, err)
+		}
+	}
+}
+
 func FuzzReader(f *testing.F) {
 	f.Add(recording.SSECapture())
 	f.Add([]byte(":ok\r\n\r\nevent: message\r\nid: 1\r\ndata: {}\r\n\r\n"))

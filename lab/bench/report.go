@@ -241,69 +241,69 @@ func (r *Results) mdTargets(w mdWriter) {
 	w("\nWhere a target is missed, [docs/performance.md](docs/performance.md) shows the profiles that explain why and what it would need.\n\n")
 }
 
-// mdThroughput writes the throughput table, if there are such results.
-func (r *Results) mdThroughput(w mdWriter) {
-	if len(r.Throughput) == 0 {
+// mdTable writes a section of n rows: head, each row, then tail; nothing when n
+// is 0.
+func mdTable(w mdWriter, n int, head, tail string, row func(i int)) {
+	if n == 0 {
 		return
 	}
-	w("## Throughput\n\n| Measurement | Events per run | Runs | events/s (median) | spread (min – max) | seconds (median) | target |\n|---|---:|---:|---:|---:|---:|---|\n")
-	for _, t := range r.Throughput {
-		tg := "—"
-		if t.Target > 0 && t.Rate.N > 0 {
-			tg = "≥ " + num(t.Target) + " " + mark(t.Rate.Median >= t.Target)
-		}
-		w("| %s | %s | %d | %s | %s | %s | %s |\n", t.Name, num(float64(t.Events)), t.Rate.N, num(t.Rate.Median), spread(t.Rate, num), dec(Summarize(t.Seconds).Median, 1), tg)
+	w("%s", head)
+	for i := range n {
+		row(i)
 	}
-	w("\n")
+	w("%s", tail)
+}
+
+// targetCell is a table's target column: text when the row has a target, else
+// a dash.
+func targetCell(has bool, text string) string {
+	if !has {
+		return "—"
+	}
+	return text
+}
+
+// mdThroughput writes the throughput table, if there are such results.
+func (r *Results) mdThroughput(w mdWriter) {
+	mdTable(w, len(r.Throughput), "## Throughput\n\n| Measurement | Events per run | Runs | events/s (median) | spread (min – max) | seconds (median) | target |\n|---|---:|---:|---:|---:|---:|---|\n", "\n", func(i int) {
+		t := r.Throughput[i]
+		tg := targetCell(t.Target > 0 && t.Rate.N > 0, "≥ "+num(t.Target)+" "+mark(t.Rate.Median >= t.Target))
+		w("| %s | %s | %d | %s | %s | %s | %s |\n", t.Name, num(float64(t.Events)), t.Rate.N, num(t.Rate.Median), spread(t.Rate, num), dec(Summarize(t.Seconds).Median, 1), tg)
+	})
 }
 
 // mdFreshness writes the freshness table, if there are such results.
 func (r *Results) mdFreshness(w mdWriter) {
-	if len(r.Freshness) == 0 {
-		return
-	}
-	w("## Freshness (receipt in ingest → visible in Redis)\n\n| Scenario | Input | Delivered events/s | Events measured | p50 ms | p99 ms | max ms | poll interval ms | target |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, f := range r.Freshness {
-		tg := "—"
-		if f.TargetP99ms > 0 && f.Events > 0 {
-			tg = "p99 < " + num(f.TargetP99ms) + " " + mark(f.P99ms < f.TargetP99ms)
-		}
-		w("| %s | %s events/s for %s s | %s | %s | %s | %s | %s | %s | %s |\n", f.Name, num(f.Rate), num(f.Seconds), num(f.DeliveredRate), num(float64(f.Events)), dec(f.P50ms, 1), dec(f.P99ms, 1), dec(f.MaxMs, 1), dec(f.PollMs, 1), tg)
-	}
-	w("\nWhen the delivered rate is below the input rate, the pipeline cannot keep up: a backlog grows during the run and the delays measure it.\n\n")
+	mdTable(w, len(r.Freshness), "## Freshness (receipt in ingest → visible in Redis)\n\n| Scenario | Input | Delivered events/s | Events measured | p50 ms | p99 ms | max ms | poll interval ms | target |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n",
+		"\nWhen the delivered rate is below the input rate, the pipeline cannot keep up: a backlog grows during the run and the delays measure it.\n\n", func(i int) {
+			f := r.Freshness[i]
+			tg := targetCell(f.TargetP99ms > 0 && f.Events > 0, "p99 < "+num(f.TargetP99ms)+" "+mark(f.P99ms < f.TargetP99ms))
+			w("| %s | %s events/s for %s s | %s | %s | %s | %s | %s | %s | %s |\n", f.Name, num(f.Rate), num(f.Seconds), num(f.DeliveredRate), num(float64(f.Events)), dec(f.P50ms, 1), dec(f.P99ms, 1), dec(f.MaxMs, 1), dec(f.PollMs, 1), tg)
+		})
 }
 
 // mdResources writes the memory and CPU table, if there are such results.
 func (r *Results) mdResources(w mdWriter) {
-	if len(r.Resources) == 0 {
-		return
-	}
-	w("## Memory and CPU per service\n\nPeak RSS is VmHWM of `/proc/<pid>/status` read when the measurement ends; CPU is utime+stime of `/proc/<pid>/stat` over the whole process life divided by the events it handled.\n\n")
-	w("| Service | Scenario | Peak RSS MiB (median) | spread | CPU ms / 1,000 events (median) | spread | < %s MiB |\n|---|---|---:|---:|---:|---:|---|\n", num(TargetRSSMB))
-	for _, x := range r.Resources {
+	head := "## Memory and CPU per service\n\nPeak RSS is VmHWM of `/proc/<pid>/status` read when the measurement ends; CPU is utime+stime of `/proc/<pid>/stat` over the whole process life divided by the events it handled.\n\n" +
+		"| Service | Scenario | Peak RSS MiB (median) | spread | CPU ms / 1,000 events (median) | spread | < " + num(TargetRSSMB) + " MiB |\n|---|---|---:|---:|---:|---:|---|\n"
+	dec1 := func(v float64) string { return dec(v, 1) }
+	mdTable(w, len(r.Resources), head, "\n", func(i int) {
+		x := r.Resources[i]
 		cpu, cs := "—", "—"
 		if x.CPUmsPer1k.N > 0 {
-			cpu, cs = dec(x.CPUmsPer1k.Median, 1), spread(x.CPUmsPer1k, func(v float64) string { return dec(v, 1) })
+			cpu, cs = dec1(x.CPUmsPer1k.Median), spread(x.CPUmsPer1k, dec1)
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", x.Service, x.Scenario, dec(x.PeakRSSMB.Median, 1), spread(x.PeakRSSMB, func(v float64) string { return dec(v, 1) }), cpu, cs, mark(x.PeakRSSMB.Max < TargetRSSMB))
-	}
-	w("\n")
+		w("| %s | %s | %s | %s | %s | %s | %s |\n", x.Service, x.Scenario, dec1(x.PeakRSSMB.Median), spread(x.PeakRSSMB, dec1), cpu, cs, mark(x.PeakRSSMB.Max < TargetRSSMB))
+	})
 }
 
 // mdAPI writes the table of the API under load, if there are such results.
 func (r *Results) mdAPI(w mdWriter) {
-	if len(r.API) == 0 {
-		return
-	}
-	w("## API under load\n\n| Path | Tool | Connections | Seconds | Requests | req/s | p50 ms | p99 ms | errors | api peak RSS MiB | target |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, a := range r.API {
-		tg := "—"
-		if a.TargetRPS > 0 {
-			tg = "≥ " + num(a.TargetRPS) + " req/s, p99 < " + num(a.TargetP99ms) + " ms " + mark(a.RPS >= a.TargetRPS && a.P99ms < a.TargetP99ms && a.Errors == 0)
-		}
+	mdTable(w, len(r.API), "## API under load\n\n| Path | Tool | Connections | Seconds | Requests | req/s | p50 ms | p99 ms | errors | api peak RSS MiB | target |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n", "\n", func(i int) {
+		a := r.API[i]
+		tg := targetCell(a.TargetRPS > 0, "≥ "+num(a.TargetRPS)+" req/s, p99 < "+num(a.TargetP99ms)+" ms "+mark(a.RPS >= a.TargetRPS && a.P99ms < a.TargetP99ms && a.Errors == 0))
 		w("| `%s` | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", a.Path, a.Tool, a.Connections, dec(a.Seconds, 1), num(float64(a.Requests)), num(a.RPS), dec(a.P50ms, 2), dec(a.P99ms, 2), num(float64(a.Errors)), dec(a.PeakRSSMB, 1), tg)
-	}
-	w("\n")
+	})
 }
 
 const methodText = `## Method

@@ -34,7 +34,7 @@ func readWithSSEClient(t *testing.T, url string, count int, lastID string) []pyE
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	args := []string{"testdata/sseclient_read.py", url, jsonInt(int64(count))}
+	args := []string{"../../tools/python/sseclient_read.py", url, jsonInt(int64(count))}
 	if lastID != "" {
 		args = append(args, lastID)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wikiflow/wikiflow/internal/sse"
 )
 
 // conn is one open stream.
@@ -34,19 +36,7 @@ func (c *conn) write(b []byte) error {
 
 // frame builds a frame of type typ; id is omitted when empty.
 func (c *conn) frame(typ, id string, data []byte) []byte {
-	b := c.buf[:0]
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, c.nl...)
-	if id != "" {
-		b = append(b, "id: "...)
-		b = append(b, id...)
-		b = append(b, c.nl...)
-	}
-	b = append(b, "data: "...)
-	b = append(b, data...)
-	b = append(b, c.nl...)
-	b = append(b, c.nl...)
+	b := sse.AppendFrame(c.buf[:0], typ, id, data, c.nl)
 	if cap(b) <= 64<<10 {
 		c.buf = b
 	}

@@ -156,7 +156,7 @@ func (h *harness) peerBacklog(ctx context.Context) (*peerBacklog, error) {
 	if b.truth.Events != b.n {
 		return nil, fmt.Errorf("gen wrote %d events, want %d", b.truth.Events, n)
 	}
-	if b.ends, err = h.endOffsets(ctx, topic); err != nil {
+	if b.ends, err = bench.PartitionEnds(ctx, h.o.kafka, topic); err != nil {
 		return nil, err
 	}
 	if b.minutes, err = minuteTruth(n, b.truth); err != nil {

@@ -47,7 +47,7 @@ func TestPythonConsumerCountsExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &harness{o: options{kafka: addr}}
-	ends, err := h.endOffsets(ctx, topic)
+	ends, err := bench.PartitionEnds(ctx, h.o.kafka, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,32 +20,6 @@ import (
 // (short of the backlog: an under-count).
 const peerStall = 20 * time.Second
 
-// endOffsets returns the last offset of each partition of topic.
-func (h *harness) endOffsets(ctx context.Context, topic string) (map[int]int64, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", h.o.kafka)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
-	ends := map[int]int64{}
-	for _, p := range parts {
-		lc, err := kafka.DialLeader(ctx, "tcp", h.o.kafka, topic, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("leader of %s/%d: %w", topic, p.ID, err)
-		}
-		ends[p.ID], err = lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("end of %s/%d: %w", topic, p.ID, err)
-		}
-	}
-	return ends, nil
-}
-
 // endsArg formats end offsets as "partition:offset,...".
 func endsArg(ends map[int]int64) string {
 	var parts []string

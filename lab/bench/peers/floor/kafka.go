@@ -7,39 +7,15 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
-)
 
-// partitionEnds returns the last offset of each partition of topic.
-func partitionEnds(ctx context.Context, brokers, topic string) (map[int]int64, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", brokers)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", brokers, err)
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
-	ends := map[int]int64{}
-	for _, p := range parts {
-		lc, err := kafka.DialLeader(ctx, "tcp", brokers, topic, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("leader of %s/%d: %w", topic, p.ID, err)
-		}
-		ends[p.ID], err = lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("last offset of %s/%d: %w", topic, p.ID, err)
-		}
-	}
-	return ends, nil
-}
+	"github.com/wikiflow/wikiflow/lab/bench"
+)
 
 // readTopic reads every partition of topic from the start to its end at the time
 // of the call, one reader per partition, calling each with every message (from
 // one goroutine per partition).
 func readTopic(ctx context.Context, brokers, topic string, each func(p int, m kafka.Message)) error {
-	ends, err := partitionEnds(ctx, brokers, topic)
+	ends, err := bench.PartitionEnds(ctx, brokers, topic)
 	if err != nil {
 		return err
 	}
