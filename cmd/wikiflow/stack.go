@@ -29,7 +29,7 @@ Commands:
   clean            down, then remove the run and data folders (the Kafka jars stay cached)
   prereqs          install redis-server, Java 17+ and Maven when missing (up and infra do it
                    too); --test-tools adds jq, promtool (prometheus) and chromium, which the
-                   tests check wikiflow against
+                   tests check wikiflow against; --dry-run only says what it would run
 
 What is missing is installed with apt-get when running as root or with password-less
 sudo, or with Homebrew on macOS; each install says what and why. Where that is not
@@ -117,7 +117,7 @@ func runStack(ctx context.Context, args []string, getenv env, stdout, stderr io.
 }
 
 func stackCommand(ctx context.Context, s *stack.Stack, name string, args []string) error {
-	follow, testTools := false, false
+	follow, testTools, dryRun := false, false, false
 	var names []string
 	for _, a := range args {
 		switch {
@@ -127,12 +127,14 @@ func stackCommand(ctx context.Context, s *stack.Stack, name string, args []strin
 			names = append(names, a)
 		case name == "prereqs" && a == "--test-tools":
 			testTools = true
+		case name == "prereqs" && a == "--dry-run":
+			dryRun = true
 		default:
 			return fmt.Errorf("unexpected argument %q (see wikiflow stack --help)", a)
 		}
 	}
 	if name == "prereqs" {
-		return prereqs(ctx, s, testTools)
+		return prereqs(ctx, s, testTools, dryRun)
 	}
 	if s.Mode == "docker" {
 		return stack.Docker{Stack: s}.Run(ctx, name, follow, names...)
@@ -154,16 +156,29 @@ func stackCommand(ctx context.Context, s *stack.Stack, name string, args []strin
 }
 
 // prereqs installs what the brokers (and with testTools the tests) need, then
-// prints the version of each tool.
-func prereqs(ctx context.Context, s *stack.Stack, testTools bool) error {
+// prints the version of each tool; dryRun prints only what it would run.
+func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error {
 	tools := []stack.Tool{stack.ToolRedis, stack.ToolJava, stack.ToolMaven}
 	if testTools {
 		tools = append(tools, stack.TestTools...)
 	}
+	if dryRun {
+		p := stack.PlanFor(stack.LocalHost(), tools)
+		for _, t := range p.Missing {
+			fmt.Fprintf(s.Out, "missing: %s (%s)\n", t.Command, t.Why)
+		}
+		for _, c := range p.Commands {
+			fmt.Fprintf(s.Out, "would run: %s\n", strings.Join(c, " "))
+		}
+		if p.Manual != "" {
+			fmt.Fprintf(s.Out, "cannot install from here; run: %s\n", p.Manual)
+		}
+		return nil
+	}
 	if err := stack.EnsureTools(ctx, stack.LocalHost(), tools, s.Out); err != nil {
 		return err
 	}
-	version := map[string][]string{"java": {"-version"}, "mvn": {"-B", "-v"}, "redis-server": {"--version"},
+	version := map[string][]string{"java": {"-version"}, "mvn": {"-B", "-v", "-Dstyle.color=never"}, "redis-server": {"--version"},
 		"jq": {"--version"}, "promtool": {"--version"}, "chromium": {"--version"}}
 	for _, t := range append([]stack.Tool{{Command: "go"}}, tools...) {
 		args, ok := version[t.Command]
@@ -171,7 +186,11 @@ func prereqs(ctx context.Context, s *stack.Stack, testTools bool) error {
 			args = []string{"version"}
 		}
 		out, _ := exec.CommandContext(ctx, t.Command, args...).CombinedOutput()
-		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		line := lines[0]
+		if t.Command == "chromium" { // its wrapper script may warn first
+			line = lines[len(lines)-1]
+		}
 		fmt.Fprintf(s.Out, "%-13s %s\n", t.Command+":", line)
 	}
 	return nil
