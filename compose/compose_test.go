@@ -19,13 +19,13 @@ import (
 
 	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/cli"
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
 // Paths are relative to this package's folder, where go test runs.
 const (
 	composePath  = "docker-compose.yml"
-	stackPath    = "../scripts/stack.sh"
 	pomPath      = "../stack/kafka/pom.xml"
 	toolsModPath = "../tools/go.mod"
 	dockerfile   = "../Dockerfile"
@@ -99,23 +99,18 @@ func readFile(t *testing.T, path string) string {
 	return string(raw)
 }
 
-// nativePorts reads the port defaults of scripts/stack.sh, lines such as
-// KAFKA_PORT=${STACK_KAFKA_PORT:-9092}.
+// nativePorts returns the native stack's default ports (internal/stack) by the
+// name of their variable without its STACK_ prefix, such as KAFKA_PORT.
 func nativePorts(t *testing.T) map[string]int {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^([A-Z_]+_PORT)=\$\{STACK_([A-Z_]+_PORT):-([0-9]+)\}$`)
 	ports := map[string]int{}
-	for _, m := range re.FindAllStringSubmatch(readFile(t, stackPath), -1) {
-		if m[1] != m[2] {
-			t.Errorf("%s: %s takes its override from STACK_%s", stackPath, m[1], m[2])
-		}
-		n, _ := strconv.Atoi(m[3])
-		ports[m[1]] = n
+	for k, v := range stack.DefaultPorts().ByEnv() {
+		ports[strings.TrimPrefix(k, "STACK_")] = v
 	}
 	for _, name := range []string{"KAFKA_PORT", "NATS_PORT", "NATS_MONITOR_PORT", "REDIS_PORT", "API_PORT",
 		"INGEST_HEALTH_PORT", "BRIDGE_HEALTH_PORT", "AGGREGATE_HEALTH_PORT", "EMULATOR_PORT"} {
 		if _, ok := ports[name]; !ok {
-			t.Fatalf("%s does not define %s=${STACK_%s:-<port>}", stackPath, name, name)
+			t.Fatalf("internal/stack has no STACK_%s", name)
 		}
 	}
 	return ports
@@ -372,12 +367,8 @@ func TestPipelineEnvironment(t *testing.T) {
 
 	// Without WIKIFLOW_SOURCE_URL, ingest reads the live feed that the native stack
 	// uses for SOURCE=live.
-	live := regexp.MustCompile(`(?m)^LIVE_URL=(\S+)$`).FindStringSubmatch(readFile(t, stackPath))
-	if live == nil {
-		t.Fatalf("%s defines no LIVE_URL", stackPath)
-	}
-	if got := f.Services["ingest"].Environment["WIKIFLOW_SOURCE_URL"]; got != live[1] {
-		t.Errorf("ingest: default source %q, native SOURCE=live reads %q", got, live[1])
+	if got := f.Services["ingest"].Environment["WIKIFLOW_SOURCE_URL"]; got != stack.LiveURL {
+		t.Errorf("ingest: default source %q, native SOURCE=live reads %q", got, stack.LiveURL)
 	}
 }
 
@@ -454,8 +445,8 @@ func TestImagesMatchNativeVersions(t *testing.T) {
 	if want := "apache/kafka:" + m[1]; f.Services["kafka"].Image != want {
 		t.Errorf("kafka image %q, want %q (the native broker's version)", f.Services["kafka"].Image, want)
 	}
-	if !strings.Contains(readFile(t, stackPath), "KAFKA_VERSION="+m[1]+"\n") {
-		t.Errorf("%s does not run Kafka %s like %s", stackPath, m[1], pomPath)
+	if stack.KafkaVersion != m[1] {
+		t.Errorf("internal/stack runs Kafka %s, %s pins %s", stack.KafkaVersion, pomPath, m[1])
 	}
 
 	m = regexp.MustCompile(`github\.com/nats-io/nats-server/v2 v(\d+\.\d+)\.`).FindStringSubmatch(readFile(t, toolsModPath))

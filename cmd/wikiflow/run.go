@@ -52,6 +52,7 @@ func commands() []command {
 		{"gen", "generate realistic events (to Kafka, NDJSON or SSE) with their ground truth", runGen},
 		{"replay", "read history back from JetStream (NDJSON, table or SSE)", runReplay},
 		{"rebuild", "rebuild the counters from the JetStream log and switch to them atomically", runRebuild},
+		{"stack", "start, check and stop the brokers and stages on this machine (up, down, status, logs, ...)", runStack},
 		{"status", "show the log's retention and range, the consumers and the projection", runStatus},
 		{"version", "print the version", func(_ context.Context, _ []string, _ env, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "wikiflow", buildVersion())

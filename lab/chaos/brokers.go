@@ -2,29 +2,16 @@ package chaos
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
+	"github.com/wikiflow/wikiflow/internal/stack"
 )
-
-// kafkaVersion is the Kafka release of stack/kafka/pom.xml.
-const kafkaVersion = "4.4.0"
-
-// kafkaJVMOpts are scripts/stack.sh's defaults: a small heap, the serial
-// collector and the C1 compiler only (about twice as fast to start).
-var kafkaJVMOpts = []string{"-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-	"-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"}
 
 // ports are the TCP ports of one run.
 type ports struct {
@@ -101,139 +88,65 @@ func poll(ctx context.Context, timeout, interval time.Duration, check func() err
 	}
 }
 
-// brokerSet is the run's private Kafka, NATS and Redis.
+// brokerSet is the run's private Kafka, NATS and Redis, configured and checked
+// by internal/stack.
 type brokerSet struct {
 	cfg   Config
 	ports ports
-	kafka *proc
-	nats  *proc
-	redis *proc
+	sc    stack.Config
+	kafka *stack.Proc
+	nats  *stack.Proc
+	redis *stack.Proc
 	// restarts counts broker restarts by name and mode.
 	restarts []string
 }
 
-func (b *brokerSet) kafkaAddr() string { return fmt.Sprintf("127.0.0.1:%d", b.ports.Kafka) }
-func (b *brokerSet) natsURL() string   { return fmt.Sprintf("nats://127.0.0.1:%d", b.ports.NATS) }
-func (b *brokerSet) redisURL() string  { return fmt.Sprintf("redis://127.0.0.1:%d/0", b.ports.Redis) }
+func (b *brokerSet) kafkaAddr() string { return b.sc.KafkaAddr() }
+func (b *brokerSet) natsURL() string   { return b.sc.NATSURL() }
+func (b *brokerSet) redisURL() string  { return b.sc.RedisURL() }
 
-// newBrokers prepares the three brokers' folders and commands (Kafka's storage is
-// formatted here).
-func newBrokers(ctx context.Context, cfg Config, pt ports) (*brokerSet, error) {
-	run, data := filepath.Join(cfg.Home, "run"), filepath.Join(cfg.Home, "data")
-	for _, d := range []string{run, filepath.Join(data, "kafka"), filepath.Join(data, "nats"), filepath.Join(data, "redis")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("run folder: %w", err)
-		}
-	}
-	b := &brokerSet{cfg: cfg, ports: pt}
-
-	// Kafka, as scripts/stack.sh starts it.
-	if err := ensureKafkaLibs(ctx, cfg, run); err != nil {
-		return nil, err
-	}
-	tmpl, err := os.ReadFile(filepath.Join(cfg.Root, "stack", "kafka", "server.properties"))
+// stackConfig returns the run's brokers as internal/stack describes them.
+func stackConfig(cfg Config, pt ports) (stack.Config, error) {
+	sc, err := stack.New(cfg.Root, cfg.Home)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return sc, err
 	}
-	props := strings.NewReplacer(":9092", fmt.Sprintf(":%d", pt.Kafka), ":9093", fmt.Sprintf(":%d", pt.KafkaController),
-		":9094", fmt.Sprintf(":%d", pt.KafkaSASL)).Replace(string(tmpl))
-	props += "\n# Added by the chaos run\nlog.dirs=" + filepath.Join(data, "kafka") + "\n"
-	propsFile := filepath.Join(run, "kafka.properties")
-	if err := os.WriteFile(propsFile, []byte(props), 0o644); err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
-	}
-	java := append(append([]string{"java"}, kafkaJVMOpts...),
-		"-Dlog4j2.configurationFile="+filepath.Join(cfg.Root, "stack", "kafka", "log4j2.properties"),
-		"-cp", filepath.Join(cfg.KafkaLibs, "*"))
-	if _, err := os.Stat(filepath.Join(data, "kafka", "meta.properties")); err != nil {
-		id, err := clusterID()
-		if err != nil {
-			return nil, err
-		}
-		format := exec.CommandContext(ctx, java[0], append(java[1:], "kafka.tools.StorageTool", "format", "-t", id, "-c", propsFile, "--standalone")...)
-		format.Dir = run
-		if out, err := format.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("kafka: format the storage: %w\n%s", err, out)
-		}
-	}
-	b.kafka = newProc("kafka", run, filepath.Join(run, "kafka.log"), append(java, "kafka.Kafka", propsFile)...)
+	sc.Ports = stack.Ports{Kafka: pt.Kafka, KafkaController: pt.KafkaController, KafkaSASL: pt.KafkaSASL,
+		NATS: pt.NATS, NATSMonitor: pt.NATSMonitor, Redis: pt.Redis, Emulator: pt.Emulator,
+		IngestHealth: pt.Ingest, BridgeHealth: pt.Bridge, AggregateHealth: pt.Aggregate}
+	sc.NATSServer, sc.KafkaLibs, sc.NATSSyncInterval = cfg.NATSServer, cfg.KafkaLibs, cfg.NATSSyncInterval
+	sc.NATSName, sc.Wikiflow = "wikiflow-chaos", cfg.Bin
+	return sc, nil
+}
 
-	if err := ensureNATSServer(ctx, cfg); err != nil {
+// newBrokers prepares the three brokers' folders, configuration and commands
+// (Kafka's jars are fetched and its storage formatted here).
+func newBrokers(ctx context.Context, cfg Config, pt ports) (*brokerSet, error) {
+	sc, err := stackConfig(cfg, pt)
+	if err != nil {
 		return nil, err
 	}
-	// As scripts/stack.sh: the sync interval has no command-line flag.
-	natsConf := filepath.Join(run, "nats.conf")
-	conf := fmt.Sprintf("jetstream {\n  store_dir: %q\n  sync_interval: %q\n}\n", filepath.Join(data, "nats"), cfg.NATSSyncInterval)
-	if err := os.WriteFile(natsConf, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
+	if err := stack.EnsureTools(ctx, stack.LocalHost(), []stack.Tool{stack.ToolRedis, stack.ToolJava}, cfg.Progress); err != nil {
+		return nil, err
 	}
-	b.nats = newProc("nats", run, filepath.Join(run, "nats.log"), cfg.NATSServer, "-n", "wikiflow-chaos",
-		"-a", "127.0.0.1", "-p", strconv.Itoa(pt.NATS), "-m", strconv.Itoa(pt.NATSMonitor), "-c", natsConf)
-
-	b.redis = newProc("redis", run, filepath.Join(run, "redis.log"), "redis-server", "--port", strconv.Itoa(pt.Redis),
-		"--bind", "127.0.0.1", "--dir", filepath.Join(data, "redis"), "--appendonly", "yes", "--appendfsync", "everysec",
-		"--save", "", "--daemonize", "no", "--logfile", "")
+	if err := sc.Kafka().Prepare(ctx, cfg.Progress); err != nil {
+		return nil, err
+	}
+	if err := stack.EnsureNATSServer(ctx, cfg.Root, cfg.NATSServer, cfg.Progress); err != nil {
+		return nil, err
+	}
+	if err := sc.NATS().Prepare(); err != nil {
+		return nil, err
+	}
+	if err := sc.Redis().Prepare(); err != nil {
+		return nil, err
+	}
+	run := sc.RunDir()
+	b := &brokerSet{cfg: cfg, ports: pt, sc: sc}
+	b.kafka = stack.NewProc("kafka", run, sc.LogFile("kafka"), sc.Kafka().Args()...)
+	b.nats = stack.NewProc("nats", run, sc.LogFile("nats"), sc.NATS().Args()...)
+	b.redis = stack.NewProc("redis", run, sc.LogFile("redis"), sc.Redis().Args()...)
 	return b, nil
-}
-
-// clusterID returns a random Kafka cluster id (16 bytes, URL-safe base64, no
-// padding, not starting with '-').
-func clusterID() (string, error) {
-	for {
-		var raw [16]byte
-		if _, err := rand.Read(raw[:]); err != nil {
-			return "", fmt.Errorf("kafka cluster id: %w", err)
-		}
-		id := base64.RawURLEncoding.EncodeToString(raw[:])
-		if !strings.HasPrefix(id, "-") {
-			return id, nil
-		}
-	}
-}
-
-// ensureKafkaLibs fetches the Kafka jars with Maven when they are missing, like
-// scripts/stack.sh does.
-func ensureKafkaLibs(ctx context.Context, cfg Config, run string) error {
-	if m, _ := filepath.Glob(filepath.Join(cfg.KafkaLibs, "kafka_*.jar")); len(m) > 0 {
-		return nil
-	}
-	if _, err := exec.LookPath("mvn"); err != nil {
-		return fmt.Errorf("kafka: no jars in %s and no mvn to fetch them (run 'go tool task infra' once)", cfg.KafkaLibs)
-	}
-	tmp := cfg.KafkaLibs + ".tmp." + strconv.Itoa(os.Getpid())
-	os.RemoveAll(tmp)
-	mvn := exec.CommandContext(ctx, "mvn", "-q", "-B", "-Dstyle.color=never", "-f", filepath.Join(cfg.Root, "stack", "kafka", "pom.xml"),
-		"dependency:copy-dependencies", "-DoutputDirectory="+tmp)
-	mvn.Dir = run
-	if out, err := mvn.CombinedOutput(); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("kafka: fetch the jars with Maven: %w\n%s", err, out)
-	}
-	if m, _ := filepath.Glob(filepath.Join(cfg.KafkaLibs, "kafka_*.jar")); len(m) > 0 {
-		os.RemoveAll(tmp) // fetched meanwhile by someone else
-		return nil
-	}
-	os.RemoveAll(cfg.KafkaLibs)
-	if err := os.Rename(tmp, cfg.KafkaLibs); err != nil {
-		return fmt.Errorf("kafka: %w", err)
-	}
-	return nil
-}
-
-// ensureNATSServer builds the nats-server pinned in tools/go.mod when missing.
-func ensureNATSServer(ctx context.Context, cfg Config) error {
-	if st, err := os.Stat(cfg.NATSServer); err == nil && !st.IsDir() {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.NATSServer), 0o755); err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", cfg.NATSServer, "github.com/nats-io/nats-server/v2")
-	build.Dir = filepath.Join(cfg.Root, "tools")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("nats: build nats-server: %w\n%s", err, out)
-	}
-	return nil
 }
 
 // brokerTimeout bounds how long a broker may take to become healthy.
@@ -241,8 +154,8 @@ const brokerTimeout = 120 * time.Second
 
 // startAll starts the three brokers and waits until they are healthy.
 func (b *brokerSet) startAll(ctx context.Context) error {
-	for _, p := range []*proc{b.redis, b.nats, b.kafka} {
-		if err := p.start(); err != nil {
+	for _, p := range []*stack.Proc{b.redis, b.nats, b.kafka} {
+		if err := p.Start(); err != nil {
 			return err
 		}
 	}
@@ -254,7 +167,7 @@ func (b *brokerSet) startAll(ctx context.Context) error {
 	return nil
 }
 
-func (b *brokerSet) proc(name string) *proc {
+func (b *brokerSet) proc(name string) *stack.Proc {
 	switch name {
 	case "kafka":
 		return b.kafka
@@ -265,64 +178,21 @@ func (b *brokerSet) proc(name string) *proc {
 	}
 }
 
-func (b *brokerSet) portsOf(name string) []int {
-	switch name {
-	case "kafka":
-		return []int{b.ports.Kafka, b.ports.KafkaController, b.ports.KafkaSASL}
-	case "nats":
-		return []int{b.ports.NATS, b.ports.NATSMonitor}
-	default:
-		return []int{b.ports.Redis}
-	}
-}
+func (b *brokerSet) portsOf(name string) []int { return b.sc.Ports.Of(name) }
 
 // waitHealthy waits until the broker answers its health check.
 func (b *brokerSet) waitHealthy(ctx context.Context, name string) error {
 	p := b.proc(name)
 	err := poll(ctx, brokerTimeout, 250*time.Millisecond, func() error {
-		if up, _ := p.running(); !up {
-			return fmt.Errorf("exited: %v", p.exitError())
+		if up, _ := p.Running(); !up {
+			return fmt.Errorf("exited: %v", p.ExitError())
 		}
-		return b.healthy(ctx, name)
+		return b.sc.Check(ctx, name)
 	})
 	if err != nil {
-		return fmt.Errorf("%s is not healthy: %w\nlast lines of %s:\n%s", name, err, p.log, p.tail(30))
+		return fmt.Errorf("%s is not healthy: %w\nlast lines of %s:\n%s", name, err, p.Log, p.Tail(30))
 	}
 	return nil
-}
-
-func (b *brokerSet) healthy(ctx context.Context, name string) error {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	switch name {
-	case "kafka":
-		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(cctx, "tcp", b.kafkaAddr())
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := conn.Brokers(); err != nil {
-			return err
-		}
-		_, err = conn.Controller()
-		return err
-	case "nats":
-		req, _ := http.NewRequestWithContext(cctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", b.ports.NATSMonitor), nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("healthz: %s", resp.Status)
-		}
-		return nil
-	default:
-		c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", b.ports.Redis), MaxRetries: -1})
-		defer c.Close()
-		return c.Ping(cctx).Err()
-	}
 }
 
 // restart stops the broker (hard: SIGKILL; else SIGTERM with a grace period),
@@ -337,15 +207,15 @@ func (b *brokerSet) restart(ctx context.Context, name string, hard, loseAOF bool
 		mode = "SIGKILL + restart, " + b.killRedisLosingAOF()
 	case hard:
 		mode = "SIGKILL + restart"
-		p.kill()
-	case !p.stop(60 * time.Second):
+		p.Kill()
+	case !p.Stop(60 * time.Second):
 		mode = "clean restart (SIGKILL after 60s)"
 	}
 	b.restarts = append(b.restarts, name+": "+mode)
 	if err := waitPortsFree(ctx, 60*time.Second, b.portsOf(name)...); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := p.start(); err != nil {
+	if err := p.Start(); err != nil {
 		return err
 	}
 	return b.waitHealthy(ctx, name)
@@ -353,9 +223,9 @@ func (b *brokerSet) restart(ctx context.Context, name string, hard, loseAOF bool
 
 // stopAll stops the brokers: Kafka first (its clients are gone), then NATS and Redis.
 func (b *brokerSet) stopAll() {
-	for _, p := range []*proc{b.kafka, b.nats, b.redis} {
+	for _, p := range []*stack.Proc{b.kafka, b.nats, b.redis} {
 		if p != nil {
-			p.stop(30 * time.Second)
+			p.Stop(30 * time.Second)
 		}
 	}
 }
@@ -402,7 +272,7 @@ func (b *brokerSet) redisIncrAOF() (string, int64, error) {
 func (b *brokerSet) killRedisLosingAOF() string {
 	path, before, err := b.redisIncrAOF()
 	if err != nil {
-		b.redis.kill()
+		b.redis.Kill()
 		return fmt.Sprintf("AOF kept (%v)", err)
 	}
 	time.Sleep(time.Second)
@@ -411,6 +281,6 @@ func (b *brokerSet) killRedisLosingAOF() string {
 			break
 		}
 	}
-	b.redis.kill()
+	b.redis.Kill()
 	return cutAOF(b, path, before, nil)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
 	"github.com/wikiflow/wikiflow/lab/gen"
 )
@@ -38,10 +39,10 @@ type runner struct {
 	rep   *Report
 
 	services map[string]*service
-	gen      *proc
+	gen      *stack.Proc
 
 	mu    sync.Mutex
-	procs []*proc
+	procs []*stack.Proc
 
 	brokerMu sync.Mutex // one broker fault at a time
 	genMu    sync.Mutex // guards gen start against a Kafka pause
@@ -91,9 +92,7 @@ func (r *runner) sample(ctx context.Context) {
 	for {
 		for name, port := range portOf {
 			s := r.services[name]
-			s.proc.mu.Lock()
-			start := s.proc.starts
-			s.proc.mu.Unlock()
+			start := s.Starts()
 			m, err := scrape(ctx, port)
 			if err != nil {
 				continue
@@ -141,7 +140,7 @@ func (r *runner) say(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Progress, "chaos [%6.1fs] %s\n", time.Since(base).Seconds(), fmt.Sprintf(format, args...))
 }
 
-func (r *runner) addProc(p *proc) {
+func (r *runner) addProc(p *stack.Proc) {
 	r.mu.Lock()
 	r.procs = append(r.procs, p)
 	r.mu.Unlock()
@@ -182,49 +181,88 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	return rep, err
 }
 
-func (r *runner) run(ctx context.Context) (err error) {
-	cfg, rep := r.cfg, r.rep
+// run performs the run's steps: the brokers, the pipeline under supervision,
+// the sampling and repair loops, the faults beside the generator, then the
+// comparison with the ground truth. Each step's cleanup runs in reverse order.
+func (r *runner) run(ctx context.Context) error {
+	recTruth, recIDs, pt, err := r.prepare()
+	if err != nil {
+		return err
+	}
+	stopBrokers, err := r.startBrokers(ctx, pt)
+	defer stopBrokers()
+	if err != nil {
+		return err
+	}
+	defer r.startPipeline()()
+	defer r.watch(ctx)()
+	if err := r.inject(ctx, recIDs); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return r.verify(ctx, recTruth)
+}
+
+// prepare reads the recording's ground truth, picks the run's ports and makes
+// its folder.
+func (r *runner) prepare() (map[string]int64, map[string]bool, ports, error) {
 	recTruth, recIDs, err := RecordingTruth()
 	if err != nil {
-		return err
+		return nil, nil, ports{}, err
 	}
 	for _, n := range recTruth {
-		rep.RecordingEvents += n
+		r.rep.RecordingEvents += n
 	}
-	pt, err := pickPorts(cfg.BasePort)
+	pt, err := pickPorts(r.cfg.BasePort)
 	if err != nil {
-		return err
+		return nil, nil, pt, err
 	}
-	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
-		return fmt.Errorf("run folder: %w", err)
+	if err := os.MkdirAll(r.cfg.Home, 0o755); err != nil {
+		return nil, nil, pt, fmt.Errorf("run folder: %w", err)
 	}
-	r.say("seed %d; run folder %s; ports %d-%d", cfg.Seed, cfg.Home, pt.Kafka, pt.Aggregate2)
-	b, err := newBrokers(ctx, cfg, pt)
+	r.say("seed %d; run folder %s; ports %d-%d", r.cfg.Seed, r.cfg.Home, pt.Kafka, pt.Aggregate2)
+	return recTruth, recIDs, pt, nil
+}
+
+// startBrokers starts the private brokers through internal/stack and waits
+// until they are healthy; the returned function stops them (it is never nil).
+func (r *runner) startBrokers(ctx context.Context, pt ports) (func(), error) {
+	b, err := newBrokers(ctx, r.cfg, pt)
 	if err != nil {
-		return err
+		return func() {}, err
 	}
 	r.b = b
 	r.addProc(b.kafka)
 	r.addProc(b.nats)
 	r.addProc(b.redis)
-	defer func() {
+	stop := func() {
 		b.stopAll()
 		r.say("brokers stopped")
-	}()
+	}
 	if err := b.startAll(ctx); err != nil {
-		return err
+		return stop, err
 	}
 	r.say("brokers healthy: Kafka %s, NATS %s, Redis %s", b.kafkaAddr(), b.natsURL(), b.redisURL())
+	return stop, nil
+}
 
+// startPipeline starts the emulator, ingest, bridge and aggregate, each under
+// its supervisor; the returned function halts them and notes their kills and
+// exits in the report.
+func (r *runner) startPipeline() func() {
 	r.t0 = time.Now()
+	run := filepath.Join(r.cfg.Home, "run")
 	for _, name := range []string{"emulator", "ingest", "bridge", "aggregate"} {
-		p := newProc(name, filepath.Join(cfg.Home, "run"), filepath.Join(cfg.Home, "run", name+".log"), r.args(name, false)...)
+		p := stack.NewProc(name, run, filepath.Join(run, name+".log"), r.args(name, false)...)
 		r.addProc(p)
 		s := newService(p)
 		r.services[name] = s
 		go s.supervise(r.say)
 	}
-	defer func() {
+	return func() {
+		rep := r.rep
 		for _, name := range []string{"ingest", "emulator", "bridge", "aggregate"} {
 			r.services[name].halt(15 * time.Second)
 			rep.Kills[name] = r.services[name].kills
@@ -236,7 +274,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 			}
 		}
 		r.say("pipeline stopped")
-	}()
+	}
+}
+
+// watch starts sampling the stages' metrics and repairing the projection; the
+// returned function stops both and sums the samples into the report.
+func (r *runner) watch(ctx context.Context) func() {
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampling := make(chan struct{})
 	repairing := make(chan struct{})
@@ -248,18 +291,23 @@ func (r *runner) run(ctx context.Context) (err error) {
 		defer close(repairing)
 		r.repair(sctx)
 	}()
-	defer func() {
+	return func() {
 		stopSampling()
 		<-sampling
 		<-repairing
-		rep.Counters = r.totals()
-	}()
+		r.rep.Counters = r.totals()
+	}
+}
+
+// inject prints the schedule, then performs every fault at its time while the
+// generator writes its events; the first failure cancels the rest.
+func (r *runner) inject(ctx context.Context, recIDs map[string]bool) error {
+	cfg, rep := r.cfg, r.rep
 	p1, p2 := Phases(cfg)
 	r.say("pipeline started; recording phase ~%s, generator phase ~%s; %d faults scheduled:", p1.Round(time.Second), p2.Round(time.Second), len(rep.Schedule))
 	for _, a := range rep.Schedule {
 		fmt.Fprintf(cfg.Progress, "  at %8s  %s\n", a.At.Round(100*time.Millisecond), a)
 	}
-
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -282,22 +330,20 @@ func (r *runner) run(ctx context.Context) (err error) {
 			}
 		}()
 	}
-	genErr := make(chan error, 1)
-	go func() { genErr <- r.runGen(fctx, recIDs, p1) }()
-
-	gerr := <-genErr
+	gerr := r.runGen(fctx, recIDs, p1)
 	if gerr != nil {
 		cancel()
 	}
 	wg.Wait()
-	if err := errors.Join(gerr, faultErr); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	r.say("faults over; waiting for the pipeline to drain (at most %s)", cfg.DrainTimeout)
-	truth, err := gen.ReadTruth(filepath.Join(cfg.Home, "gen-truth.json"))
+	return errors.Join(gerr, faultErr)
+}
+
+// verify waits for the pipeline to drain, then compares the projection's
+// counts with the recording's and the generator's ground truth.
+func (r *runner) verify(ctx context.Context, recTruth map[string]int64) error {
+	rep := r.rep
+	r.say("faults over; waiting for the pipeline to drain (at most %s)", r.cfg.DrainTimeout)
+	truth, err := gen.ReadTruth(filepath.Join(r.cfg.Home, "gen-truth.json"))
 	if err != nil {
 		return err
 	}
@@ -317,10 +363,10 @@ func (r *runner) run(ctx context.Context) (err error) {
 		expected[d] += n
 	}
 	rep.compare(expected, counted)
-	if rep.DeadLetters, err = topicRecords(ctx, b.kafkaAddr(), wire.DefaultDeadLetterTopic); err != nil {
+	if rep.DeadLetters, err = topicRecords(ctx, r.b.kafkaAddr(), wire.DefaultDeadLetterTopic); err != nil {
 		r.say("dead letters: %v", err)
 	}
-	if rep.KafkaRecords, err = topicRecords(ctx, b.kafkaAddr(), wire.DefaultTopic); err != nil {
+	if rep.KafkaRecords, err = topicRecords(ctx, r.b.kafkaAddr(), wire.DefaultTopic); err != nil {
 		r.say("Kafka records: %v", err)
 	}
 	r.say("compared %d domains: expected %d, counted %d, lost %d, counted twice %d", rep.Domains, rep.Expected, rep.Counted, rep.Lost, rep.Twice)
@@ -373,8 +419,8 @@ func (r *runner) do(ctx context.Context, a Action) error {
 			if r.gen != nil {
 				// The generator is a load tool, not a stage: it gives up after its
 				// writer's retries, so it waits while Kafka is down.
-				r.gen.signal(syscall.SIGSTOP)
-				defer r.gen.signal(syscall.SIGCONT)
+				r.gen.Signal(syscall.SIGSTOP)
+				defer r.gen.Signal(syscall.SIGCONT)
 			}
 			defer r.genMu.Unlock()
 		}
@@ -422,26 +468,26 @@ func (r *runner) second(ctx context.Context, a Action) error {
 	if a.Target == "aggregate" {
 		port = pt.Aggregate2
 	}
-	p := newProc(a.Target+"2", filepath.Join(r.cfg.Home, "run"), filepath.Join(r.cfg.Home, "run", a.Target+"2.log"), r.args(a.Target, true)...)
+	p := stack.NewProc(a.Target+"2", filepath.Join(r.cfg.Home, "run"), filepath.Join(r.cfg.Home, "run", a.Target+"2.log"), r.args(a.Target, true)...)
 	r.addProc(p)
 	t := time.Now()
-	if err := p.start(); err != nil {
+	if err := p.Start(); err != nil {
 		return err
 	}
-	r.say("second %s started (pid %d) for %s", a.Target, p.pid(), a.Delay)
+	r.say("second %s started (pid %d) for %s", a.Target, p.Pid(), a.Delay)
 	var last map[string]int64
 	deadline := time.Now().Add(a.Delay)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if m, err := scrape(ctx, port); err == nil {
 			last = m
 		}
-		if up, _ := p.running(); !up {
+		if up, _ := p.Running(); !up {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	up, _ := p.running()
-	p.stop(15 * time.Second)
+	up, _ := p.Running()
+	p.Stop(15 * time.Second)
 	ran := time.Since(t).Round(100 * time.Millisecond)
 	s := Second{Name: a.Target, Ran: ran.String(), Metrics: map[string]int64{}}
 	var keys []string
@@ -458,8 +504,8 @@ func (r *runner) second(ctx context.Context, a Action) error {
 	}
 	how := "stopped with SIGTERM"
 	if !up {
-		how = fmt.Sprintf("exited by itself (%v)", p.exitError())
-		if line := lastErrorLine(p.log); line != "" {
+		how = fmt.Sprintf("exited by itself (%v)", p.ExitError())
+		if line := lastErrorLine(p.Log); line != "" {
 			how += ": " + line
 		}
 	}
@@ -499,13 +545,13 @@ func (r *runner) runGen(ctx context.Context, recIDs map[string]bool, p1 time.Dur
 		return fmt.Errorf("ingest did not finish the recording: %w", err)
 	}
 	r.say("ingest finished the recording: all %d events are in Kafka; starting the generator", len(recIDs))
-	p := newProc("gen", filepath.Join(r.cfg.Home, "run"), filepath.Join(r.cfg.Home, "run", "gen.log"),
+	p := stack.NewProc("gen", filepath.Join(r.cfg.Home, "run"), filepath.Join(r.cfg.Home, "run", "gen.log"),
 		r.cfg.Bin, "gen", "--count", strconv.Itoa(r.cfg.GenCount), "--seed", strconv.FormatInt(r.cfg.Seed, 10),
 		"--rate", strconv.FormatFloat(r.cfg.GenRate, 'g', -1, 64), "--out", "kafka",
 		"--truth-file", filepath.Join(r.cfg.Home, "gen-truth.json"), "--kafka-brokers", addr)
 	r.addProc(p)
 	r.genMu.Lock()
-	err = p.start()
+	err = p.Start()
 	if err == nil {
 		r.gen = p
 	}
@@ -513,18 +559,18 @@ func (r *runner) runGen(ctx context.Context, recIDs map[string]bool, p1 time.Dur
 	if err != nil {
 		return err
 	}
-	_, done := p.running()
+	_, done := p.Running()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		p.kill()
+		p.Kill()
 		return ctx.Err()
 	}
 	r.genMu.Lock()
 	r.gen = nil
 	r.genMu.Unlock()
-	if err := p.exitError(); err != nil {
-		return fmt.Errorf("the generator failed (%v); last lines of %s:\n%s", err, p.log, p.tail(20))
+	if err := p.ExitError(); err != nil {
+		return fmt.Errorf("the generator failed (%v); last lines of %s:\n%s", err, p.Log, p.Tail(20))
 	}
 	r.say("generator finished: %d events written", r.cfg.GenCount)
 	return nil
@@ -694,15 +740,15 @@ func scrape(ctx context.Context, port int) (map[string]int64, error) {
 // printTails prints the end of every process's log.
 func (r *runner) printTails() {
 	r.mu.Lock()
-	procs := append([]*proc(nil), r.procs...)
+	procs := append([]*stack.Proc(nil), r.procs...)
 	r.mu.Unlock()
 	seen := map[string]bool{}
 	for _, p := range procs {
-		if seen[p.log] {
+		if seen[p.Log] {
 			continue
 		}
-		seen[p.log] = true
-		fmt.Fprintf(r.cfg.Progress, "---- last lines of %s\n%s\n", p.log, p.tail(25))
+		seen[p.Log] = true
+		fmt.Fprintf(r.cfg.Progress, "---- last lines of %s\n%s\n", p.Log, p.Tail(25))
 	}
 }
 

@@ -167,7 +167,7 @@ func TestChaosSmall(t *testing.T) {
 		}
 	}
 	if len(missing) > 0 {
-		msg := "the chaos run needs " + strings.Join(missing, ", ") + " (Kafka runs on java; see scripts/stack.sh)"
+		msg := "the chaos run needs " + strings.Join(missing, ", ") + " (Kafka runs on java; go tool task prereqs installs them)"
 		if testenv.InCI() {
 			t.Fatal("CI=true: " + msg)
 		}
@@ -189,6 +189,11 @@ func TestChaosSmall(t *testing.T) {
 	cfg := SmallConfig()
 	cfg.Bin, cfg.Root, cfg.Home = bin, root, t.TempDir()
 	cfg.Seed = 1
+	if s := os.Getenv("WIKIFLOW_CHAOS_BASE_PORT"); s != "" {
+		if cfg.BasePort, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("WIKIFLOW_CHAOS_BASE_PORT: %v", err)
+		}
+	}
 	if s := os.Getenv("WIKIFLOW_CHAOS_SEED"); s != "" {
 		if cfg.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			t.Fatalf("WIKIFLOW_CHAOS_SEED: %v", err)

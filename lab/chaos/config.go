@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wikiflow/wikiflow/internal/cli"
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -26,7 +27,8 @@ type Config struct {
 	// built from tools/go.mod when missing).
 	NATSServer string
 	// KafkaLibs is the folder of the Kafka jars (default
-	// ${XDG_CACHE_HOME:-$HOME/.cache}/wikiflow/kafka-4.4.0/libs, as scripts/stack.sh).
+	// ${XDG_CACHE_HOME:-$HOME/.cache}/wikiflow/kafka-<stack.KafkaVersion>/libs, the
+	// native stack's cache).
 	KafkaLibs string
 	// BasePort is the first of the block of consecutive ports the run uses; when one
 	// of them is busy the next block of 100 is tried (default 21000).
@@ -59,7 +61,7 @@ type Config struct {
 	// left above the stream's end).
 	CrashLoss time.Duration
 	// NATSSyncInterval is nats-server's JetStream sync_interval: "always" (default,
-	// as scripts/stack.sh) or a duration. The crash fault drops JetStream's tail
+	// as the native stack) or a duration. The crash fault drops JetStream's tail
 	// whatever it is, as an OS crash would with nats-server's default of 2m.
 	NATSSyncInterval string
 	// Seconds enables the second bridge and the second aggregate (default true).
@@ -199,15 +201,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.NATSServer = filepath.Join(c.Root, ".wikiflow", "bin", "nats-server")
 	}
 	if c.KafkaLibs == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return c, fmt.Errorf("kafka libs: %w", err)
-			}
-			cache = filepath.Join(home, ".cache")
+		cache, err := stack.CacheDir(os.Getenv)
+		if err != nil {
+			return c, fmt.Errorf("kafka libs: %w", err)
 		}
-		c.KafkaLibs = filepath.Join(cache, "wikiflow", "kafka-"+kafkaVersion, "libs")
+		c.KafkaLibs = filepath.Join(cache, "kafka-"+stack.KafkaVersion, "libs")
 	}
 	if c.Progress == nil {
 		c.Progress = os.Stderr
@@ -216,19 +214,4 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // FindRoot returns the first parent of the working directory holding go.mod.
-func FindRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find the repository root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find the repository root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func FindRoot() (string, error) { return stack.FindRoot("") }

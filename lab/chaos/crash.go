@@ -169,7 +169,7 @@ func (r *runner) crash(ctx context.Context, kill func()) (string, error) {
 	lastSeq, _ := r.streamLastSeq(ctx)
 
 	var wg sync.WaitGroup
-	for _, f := range []func(){b.nats.kill, b.redis.kill, kill} {
+	for _, f := range []func(){b.nats.Kill, b.redis.Kill, kill} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -186,7 +186,7 @@ func (r *runner) crash(ctx context.Context, kill func()) (string, error) {
 		if err := waitPortsFree(ctx, 60*time.Second, b.portsOf(name)...); err != nil {
 			return "", fmt.Errorf("%s: %w", name, err)
 		}
-		if err := b.proc(name).start(); err != nil {
+		if err := b.proc(name).Start(); err != nil {
 			return "", err
 		}
 	}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,7 @@ func (r *runner) repair(ctx context.Context) {
 		lost := m["wikiflow_aggregate_stream_tail_lost"] == 1
 		switch {
 		case lost && cur == nil:
-			cur, since, rebuilt = &Repair{Refusal: lastErrorLine(r.services["aggregate"].log)}, time.Now(), time.Time{}
+			cur, since, rebuilt = &Repair{Refusal: lastErrorLine(r.services["aggregate"].Log)}, time.Now(), time.Time{}
 			r.say("the aggregate stopped counting: %s", cur.Refusal)
 		case !lost && cur != nil:
 			cur.Resumed = time.Since(since).Round(100 * time.Millisecond).String()
@@ -102,25 +103,25 @@ func (r *runner) addRepair(p Repair) {
 // rebuild runs `wikiflow rebuild --force` once and reports whether it worked.
 func (r *runner) rebuild(ctx context.Context, p *Repair) bool {
 	run := filepath.Join(r.cfg.Home, "run")
-	proc := newProc("rebuild", run, filepath.Join(run, "rebuild.log"), r.cfg.Bin, "rebuild",
+	proc := stack.NewProc("rebuild", run, filepath.Join(run, "rebuild.log"), r.cfg.Bin, "rebuild",
 		"--nats-url", r.b.natsURL(), "--redis-url", r.b.redisURL(), "--hash", r.cfg.Hash,
 		"--force", "--drop-after", "2s", "--timeout", "2m")
 	r.addProc(proc)
 	p.Attempts++
-	if err := proc.start(); err != nil {
+	if err := proc.Start(); err != nil {
 		p.LastFailure = err.Error()
 		return false
 	}
-	_, done := proc.running()
+	_, done := proc.Running()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		proc.kill()
+		proc.Kill()
 		return false
 	}
-	out := lastStart(proc.log)
-	if err := proc.exitError(); err != nil {
-		p.LastFailure = lastErrorLine(proc.log)
+	out := lastStart(proc.Log)
+	if err := proc.ExitError(); err != nil {
+		p.LastFailure = lastErrorLine(proc.Log)
 		if p.LastFailure == "" {
 			p.LastFailure = err.Error()
 		}
@@ -149,7 +150,7 @@ func lastStart(path string) string {
 		return ""
 	}
 	s := string(b)
-	if i := strings.LastIndex(s, "==== chaos: start #"); i >= 0 {
+	if i := strings.LastIndex(s, stack.StartMark); i >= 0 {
 		s = s[i:]
 	}
 	return s

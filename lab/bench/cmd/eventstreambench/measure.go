@@ -20,7 +20,7 @@ import (
 func measure(ctx context.Context, o options, e *env) (*results, error) {
 	r := &results{Date: time.Now().UTC().Format(time.RFC3339), Clients: o.clients, Rate: o.rate, Seconds: o.duration.Seconds(),
 		RecordedEvents: len(e.raws), CPUs: runtime.NumCPU()}
-	pid := e.api.Process.Pid
+	pid := e.api.Pid()
 	statsURL := e.apiURL + "/stats?window=1h&by=wiki&top=10"
 	if _, err := statsLatency(ctx, statsURL, time.Second); err != nil { // warm-up
 		return nil, err

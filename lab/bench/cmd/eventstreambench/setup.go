@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/recording"
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -33,7 +32,7 @@ type env struct {
 	rdb    *redis.Client
 	base   string // the projection's unique base name
 	bin    string
-	api    *exec.Cmd
+	api    *stack.Proc
 	apiURL string
 	raws   [][]byte // the recording, published again during the measurement
 }
@@ -45,7 +44,7 @@ func setup(ctx context.Context, o options, tmp string) (*env, error) {
 	for _, r := range recording.Events() {
 		e.raws = append(e.raws, r.Data)
 	}
-	if err := e.startNATS(ctx, max(2000, o.clients+10)); err != nil {
+	if err := e.startNATS(ctx, max(stack.NATSMaxConsumers, o.clients+10)); err != nil {
 		return e, err
 	}
 	opt, err := redis.ParseURL(o.redisURL)
@@ -70,7 +69,7 @@ func setup(ctx context.Context, o options, tmp string) (*env, error) {
 	if err != nil {
 		return e, err
 	}
-	defer stopProc(agg)
+	defer agg.Stop(15 * time.Second)
 	port, err := freePort()
 	if err != nil {
 		return e, err
@@ -86,7 +85,7 @@ func setup(ctx context.Context, o options, tmp string) (*env, error) {
 }
 
 // startNATS starts the embedded nats-server allowing maxConsumers per stream (as
-// the native stack's nats.conf does: one consumer per client).
+// the native stack's nats.conf does, stack.NATSMaxConsumers: one consumer per client).
 func (e *env) startNATS(ctx context.Context, maxConsumers int) error {
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: filepath.Join(e.tmp, "nats"), NoLog: true, NoSigs: true,
@@ -136,18 +135,12 @@ func (e *env) publish(ctx context.Context, raws [][]byte, unique bool) (uint64, 
 }
 
 // start runs the wikiflow binary with args, logging to <tmp>/<name>.log.
-func (e *env) start(name string, args ...string) (*exec.Cmd, error) {
-	f, err := os.Create(filepath.Join(e.tmp, name+".log"))
-	if err != nil {
+func (e *env) start(name string, args ...string) (*stack.Proc, error) {
+	p := stack.NewProc(name, e.tmp, filepath.Join(e.tmp, name+".log"), append([]string{e.bin}, args...)...)
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(e.bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return cmd, nil
+	return p, nil
 }
 
 // waitCounted waits until the API's /stats counts n events.
@@ -170,7 +163,7 @@ func (e *env) waitCounted(ctx context.Context, n int64) error {
 
 func (e *env) close() {
 	if e.api != nil {
-		stopProc(e.api)
+		e.api.Stop(15 * time.Second)
 	}
 	if e.rdb != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -189,19 +182,6 @@ func (e *env) close() {
 	if e.ns != nil {
 		e.ns.Shutdown()
 		e.ns.WaitForShutdown()
-	}
-}
-
-// stopProc stops a process with SIGTERM, or kills it after 15 s.
-func stopProc(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/lab/bench"
 )
 
@@ -114,19 +115,8 @@ func (h *harness) describe(ctx context.Context) {
 	}
 }
 
-// kafkaVersion reads the version the native stack runs (scripts/stack.sh).
-func kafkaVersion() string {
-	b, err := os.ReadFile("scripts/stack.sh")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if s, ok := strings.CutPrefix(line, "KAFKA_VERSION="); ok {
-			return strings.Trim(s, `"' `) + " (KRaft, single node)"
-		}
-	}
-	return "unknown"
-}
+// kafkaVersion is the version the native stack runs (internal/stack).
+func kafkaVersion() string { return stack.KafkaVersion + " (KRaft, single node)" }
 
 // cleanup stops every process and removes every topic, stream and key of the run.
 func (h *harness) cleanup() {
@@ -221,7 +211,15 @@ func (h *harness) startNATS(ctx context.Context, tag string) (*natsEnv, error) {
 	}
 	e := &natsEnv{dir: filepath.Join(h.tmp, "nats-"+tag), url: "nats://" + addr(port)}
 	h.natsEnv = append(h.natsEnv, e)
-	if e.p, err = h.start("nats-server-"+tag, h.o.natsServer, "-js", "-sd", e.dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)); err != nil {
+	// nats-server's own defaults (sync every 2m, 1000 consumers per stream), as
+	// measured before; only the store is the run's.
+	ns := stack.NATS{Bin: h.o.natsServer, Name: "wfbench-" + tag, Port: port, StoreDir: e.dir,
+		Conf: filepath.Join(h.tmp, "nats-"+tag+".conf")}
+	if err := ns.Prepare(); err != nil {
+		return nil, err
+	}
+	args := ns.Args()
+	if e.p, err = h.start("nats-server-"+tag, args[0], args[1:]...); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, port, e.p, 20*time.Second); err != nil {
