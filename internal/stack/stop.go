@@ -47,9 +47,10 @@ func (s *Stack) stop(names ...string) {
 }
 
 // Leftovers lists the processes of this stack that still run: components whose
-// pid file names a live process, and any process whose command line is that of
-// this stack's Kafka, nats-server or stages (other than `wikiflow stack`
-// commands, such as the one asking).
+// pid file names a live process, and any process started in this stack's run
+// folder (every component is) or whose command line is this stack's Kafka (other
+// than `wikiflow stack` commands, such as the one asking). Processes of another
+// stack home that share the binaries are not this stack's.
 func (c Config) Leftovers() []string {
 	var out []string
 	for _, name := range Components() {
@@ -57,19 +58,16 @@ func (c Config) Leftovers() []string {
 			out = append(out, fmt.Sprintf("%s pid %d", name, pid))
 		}
 	}
-	patterns := []string{"kafka.Kafka " + c.RunDir() + "/", c.NATSServer, c.Wikiflow + " "}
+	run := c.RunDir()
 	for pid, args := range processes() {
 		if pid == os.Getpid() || strings.HasPrefix(args, c.Wikiflow+" stack") {
 			continue
 		}
-		for _, p := range patterns {
-			if strings.Contains(args, p) {
-				if len(args) > 100 {
-					args = args[:100]
-				}
-				out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
-				break
+		if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd == run || strings.Contains(args, "kafka.Kafka "+run+"/") {
+			if len(args) > 100 {
+				args = args[:100]
 			}
+			out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
 		}
 	}
 	return out
