@@ -49,7 +49,9 @@ func (s *Stack) stop(names ...string) {
 // Leftovers lists the processes of this stack that still run: components whose
 // pid file names a live process, and any process whose command line is that of
 // this stack's Kafka, nats-server or stages (other than `wikiflow stack`
-// commands, such as the one asking).
+// commands, such as the one asking). A process is this stack's when it names
+// its run folder or, for a stage, one of its ports: stacks that share binaries
+// are told apart.
 func (c Config) Leftovers() []string {
 	var out []string
 	for _, name := range Components() {
@@ -57,22 +59,36 @@ func (c Config) Leftovers() []string {
 			out = append(out, fmt.Sprintf("%s pid %d", name, pid))
 		}
 	}
-	patterns := []string{"kafka.Kafka " + c.RunDir() + "/", c.NATSServer, c.Wikiflow + " "}
 	for pid, args := range processes() {
-		if pid == os.Getpid() || strings.HasPrefix(args, c.Wikiflow+" stack") {
+		if pid == os.Getpid() || strings.HasPrefix(args, c.Wikiflow+" stack") || !c.ours(args) {
 			continue
 		}
-		for _, p := range patterns {
-			if strings.Contains(args, p) {
-				if len(args) > 100 {
-					args = args[:100]
-				}
-				out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
-				break
+		if len(args) > 100 {
+			args = args[:100]
+		}
+		out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
+	}
+	return out
+}
+
+// ours reports whether a command line is one of this stack's processes.
+func (c Config) ours(args string) bool {
+	switch {
+	case strings.Contains(args, "kafka.Kafka "+c.RunDir()+"/"):
+		return true
+	case strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATS().Conf):
+		return true
+	case !strings.Contains(args, c.Wikiflow+" "):
+		return false
+	}
+	for _, name := range Services {
+		for _, p := range c.Ports.Of(name) {
+			if strings.Contains(args, fmt.Sprintf("127.0.0.1:%d", p)) {
+				return true
 			}
 		}
 	}
-	return out
+	return false
 }
 
 // processes returns the command line of every live process by pid.
