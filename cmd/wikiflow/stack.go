@@ -164,6 +164,9 @@ func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error 
 	}
 	if dryRun {
 		p := stack.PlanFor(stack.LocalHost(), tools)
+		if len(p.Missing) == 0 {
+			fmt.Fprintln(s.Out, "nothing is missing")
+		}
 		for _, t := range p.Missing {
 			fmt.Fprintf(s.Out, "missing: %s (%s)\n", t.Command, t.Why)
 		}
