@@ -170,7 +170,10 @@ func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error 
 		for _, t := range p.Missing {
 			fmt.Fprintf(s.Out, "missing: %s (%s)\n", t.Command, t.Why)
 		}
-		for _, c := range p.Commands {
+		for _, c := range append([][]string{p.Refresh}, p.Commands...) {
+			if len(c) == 0 {
+				continue
+			}
 			fmt.Fprintf(s.Out, "would run: %s\n", strings.Join(c, " "))
 		}
 		if p.Manual != "" {
