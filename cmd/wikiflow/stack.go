@@ -164,10 +164,16 @@ func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error 
 	}
 	if dryRun {
 		p := stack.PlanFor(stack.LocalHost(), tools)
+		if len(p.Missing) == 0 {
+			fmt.Fprintln(s.Out, "nothing is missing")
+		}
 		for _, t := range p.Missing {
 			fmt.Fprintf(s.Out, "missing: %s (%s)\n", t.Command, t.Why)
 		}
-		for _, c := range p.Commands {
+		for _, c := range append([][]string{p.Refresh}, p.Commands...) {
+			if len(c) == 0 {
+				continue
+			}
 			fmt.Fprintf(s.Out, "would run: %s\n", strings.Join(c, " "))
 		}
 		if p.Manual != "" {

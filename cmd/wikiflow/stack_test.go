@@ -74,3 +74,13 @@ func TestStackStatusAndDownOfAnEmptyStack(t *testing.T) {
 		t.Errorf("down: %v\n%s", err, out)
 	}
 }
+
+func TestStackPrereqsDryRunSaysWhatItWouldDo(t *testing.T) {
+	out, _, err := runArgs([]string{"stack", "prereqs", "--test-tools", "--dry-run"}, map[string]string{"HOME": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "nothing is missing") && !strings.Contains(out, "missing: ") {
+		t.Errorf("dry run says neither what is missing nor that nothing is:\n%s", out)
+	}
+}

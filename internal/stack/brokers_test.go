@@ -29,9 +29,7 @@ func TestBrokersInfraStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range c.Ports.vars() {
-		*v.port = freePort(t)
-	}
+	freePorts(t, &c)
 	c.NATSServer = filepath.Join(root, ".wikiflow", "bin", "nats-server")
 	var out bytes.Buffer
 	s := &Stack{Config: c, Out: &out, Err: &out}

@@ -13,5 +13,5 @@
 //
 // The brokers' versions are pinned here ([KafkaVersion], [NATSServerVersion]);
 // stack/kafka/pom.xml and tools/go.mod must name the same ones, which a test
-// checks. [Prereqs] installs what the native brokers need when it is missing.
+// checks. [EnsureTools] installs what the native brokers need when it is missing.
 package stack

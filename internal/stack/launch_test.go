@@ -13,15 +13,23 @@ import (
 	"time"
 )
 
-// freePort returns a port nothing listens on.
-func freePort(t *testing.T) int {
+// freePorts gives every port of c a distinct port nothing listens on.
+func freePorts(t *testing.T, c *Config) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var open []net.Listener
+	defer func() {
+		for _, l := range open {
+			l.Close()
+		}
+	}()
+	for _, v := range c.Ports.vars() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, l)
+		*v.port = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // testStack returns a stack in a fresh folder on free ports whose wikiflow is
@@ -33,9 +41,7 @@ func testStack(t *testing.T, body string) (*Stack, *bytes.Buffer, *bytes.Buffer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range c.Ports.vars() {
-		*v.port = freePort(t)
-	}
+	freePorts(t, &c)
 	c.Wikiflow, c.WikiflowGiven = filepath.Join(dir, "wikiflow"), true
 	c.Timeout, c.StopGrace = 5*time.Second, 5*time.Second
 	if err := os.WriteFile(c.Wikiflow, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
@@ -52,7 +58,7 @@ func testStack(t *testing.T, body string) (*Stack, *bytes.Buffer, *bytes.Buffer)
 // that it runs in its own session with its output in its log, is told the
 // stack's own ports, is found again by its pid file, and that down stops it.
 func TestStartServiceDetaches(t *testing.T) {
-	s, out, _ := testStack(t, `printf '%s\n' "$@" > "$0.args"
+	s, out, _ := testStack(t, `printf '%s\n' "$@" > "$0.args.tmp" && mv "$0.args.tmp" "$0.args"
 trap 'exit 0' TERM
 echo serving
 while :; do sleep 0.1; done
@@ -175,6 +181,38 @@ func TestHeadline(t *testing.T) {
 	for feed, want := range cases {
 		if got := s.headline(feed, "U", 2*time.Second); !strings.Contains(got, want) {
 			t.Errorf("feed %q: %q lacks %q", feed, got, want)
+		}
+	}
+}
+
+// TestLeftoversAreThisStacksOnly checks that processes of another stack that
+// shares the binaries (another run folder, other ports) are not this stack's.
+func TestLeftoversAreThisStacksOnly(t *testing.T) {
+	c, err := New("/repo", "/repo/.wikiflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NATSServer, c.Wikiflow = "/bin/nats-server", "/bin/wikiflow"
+	ours := []string{
+		"java -cp x kafka.Kafka /repo/.wikiflow/run/kafka.properties",
+		"/bin/nats-server -n wikiflow -a 127.0.0.1 -p 4222 -m 8222 -c /repo/.wikiflow/run/nats.conf",
+		"/bin/wikiflow ingest --url u --kafka-brokers 127.0.0.1:9092 --health-addr 127.0.0.1:8081",
+		"/bin/wikiflow api --addr 127.0.0.1:8080",
+	}
+	theirs := []string{
+		"java -cp x kafka.Kafka /other/run/kafka.properties",
+		"/bin/nats-server -n wikiflow -a 127.0.0.1 -p 14222 -m 18222 -c /other/run/nats.conf",
+		"/bin/wikiflow ingest --kafka-brokers 127.0.0.1:19092 --health-addr 127.0.0.1:18081",
+		"/bin/wikiflow tui",
+	}
+	for _, a := range ours {
+		if !c.ours(a) {
+			t.Errorf("%q is not taken for this stack's", a)
+		}
+	}
+	for _, a := range theirs {
+		if c.ours(a) {
+			t.Errorf("%q is taken for this stack's", a)
 		}
 	}
 }

@@ -89,6 +89,9 @@ func (h Host) Missing(tools []Tool) []Tool {
 type Plan struct {
 	// Missing are the tools to install.
 	Missing []Tool
+	// Refresh, when not empty, updates the package lists first; when it fails
+	// the install goes on with the lists there are.
+	Refresh []string
 	// Commands install them, in order.
 	Commands [][]string
 	// Manual, when not empty, is what to run by hand instead (Commands is empty).
@@ -127,7 +130,8 @@ func PlanFor(h Host, tools []Tool) Plan {
 		}
 		install := []string{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
 			"--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"}
-		p.Commands = [][]string{append(sudo, "apt-get", "update", "-qq"), append(sudo, append(install, apt...)...)}
+		p.Refresh = append(sudo, "apt-get", "update", "-qq")
+		p.Commands = [][]string{append(append([]string(nil), sudo...), append(install, apt...)...)}
 	case h.GOOS == "darwin" && brewErr == nil:
 		if len(brew) > 0 {
 			p.Commands = append(p.Commands, append([]string{"brew", "install"}, brew...))
@@ -162,6 +166,14 @@ func EnsureTools(ctx context.Context, h Host, tools []Tool, out io.Writer) error
 		return fmt.Errorf("missing and not installable from here:\n%s\nrun: %s", strings.Join(why, "\n"), p.Manual)
 	}
 	fmt.Fprintf(out, "stack: installing what is missing:\n%s\n", strings.Join(why, "\n"))
+	if len(p.Refresh) > 0 {
+		fmt.Fprintf(out, "stack: running %s\n", strings.Join(p.Refresh, " "))
+		cmd := exec.CommandContext(ctx, p.Refresh[0], p.Refresh[1:]...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(out, "stack: %s failed (%v); installing from the package lists there are\n", strings.Join(p.Refresh, " "), err)
+		}
+	}
 	for _, c := range p.Commands {
 		fmt.Fprintf(out, "stack: running %s\n", strings.Join(c, " "))
 		cmd := exec.CommandContext(ctx, c[0], c[1:]...)

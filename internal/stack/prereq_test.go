@@ -57,6 +57,9 @@ func TestPlanFor(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := PlanFor(c.h, c.tools)
 			var got []string
+			if len(p.Refresh) > 0 {
+				got = append(got, strings.Join(p.Refresh, " "))
+			}
 			for _, cmd := range p.Commands {
 				got = append(got, strings.Join(cmd, " "))
 			}

@@ -58,7 +58,7 @@ func (c Config) matches(name, args string) bool {
 	case "kafka":
 		return strings.Contains(args, c.Kafka().Signature())
 	case "nats":
-		return strings.Contains(args, c.NATSServer)
+		return strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATS().Conf)
 	case "redis":
 		return strings.Contains(args, "redis-server") && strings.Contains(args, fmt.Sprint(c.Ports.Redis))
 	}

@@ -47,10 +47,11 @@ func (s *Stack) stop(names ...string) {
 }
 
 // Leftovers lists the processes of this stack that still run: components whose
-// pid file names a live process, and any process started in this stack's run
-// folder (every component is) or whose command line is this stack's Kafka (other
-// than `wikiflow stack` commands, such as the one asking). Processes of another
-// stack home that share the binaries are not this stack's.
+// pid file names a live process, and any process whose command line is that of
+// this stack's Kafka, nats-server or stages (other than `wikiflow stack`
+// commands, such as the one asking). A process is this stack's when it names
+// its run folder or, for a stage, one of its ports: stacks that share binaries
+// are told apart.
 func (c Config) Leftovers() []string {
 	var out []string
 	for _, name := range Components() {
@@ -58,19 +59,36 @@ func (c Config) Leftovers() []string {
 			out = append(out, fmt.Sprintf("%s pid %d", name, pid))
 		}
 	}
-	run := c.RunDir()
 	for pid, args := range processes() {
-		if pid == os.Getpid() || strings.HasPrefix(args, c.Wikiflow+" stack") {
+		if pid == os.Getpid() || strings.HasPrefix(args, c.Wikiflow+" stack") || !c.ours(args) {
 			continue
 		}
-		if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd == run || strings.Contains(args, "kafka.Kafka "+run+"/") {
-			if len(args) > 100 {
-				args = args[:100]
-			}
-			out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
+		if len(args) > 100 {
+			args = args[:100]
 		}
+		out = append(out, fmt.Sprintf("pid %d: %s", pid, args))
 	}
 	return out
+}
+
+// ours reports whether a command line is one of this stack's processes.
+func (c Config) ours(args string) bool {
+	switch {
+	case strings.Contains(args, "kafka.Kafka "+c.RunDir()+"/"):
+		return true
+	case strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATS().Conf):
+		return true
+	case !strings.Contains(args, c.Wikiflow+" "):
+		return false
+	}
+	for _, name := range Services {
+		for _, p := range c.Ports.Of(name) {
+			if strings.Contains(args, fmt.Sprintf("127.0.0.1:%d", p)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // processes returns the command line of every live process by pid.

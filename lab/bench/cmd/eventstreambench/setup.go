@@ -55,7 +55,12 @@ func setup(ctx context.Context, o options, tmp string) (*env, error) {
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
 		return e, fmt.Errorf("redis at %s: %w", o.redisURL, err)
 	}
-	if e.bin = o.bin; e.bin == "" {
+	if o.bin != "" {
+		// The processes run in tmp: a relative path would be looked for there.
+		if e.bin, err = filepath.Abs(o.bin); err != nil {
+			return e, fmt.Errorf("bin: %w", err)
+		}
+	} else {
 		e.bin = filepath.Join(tmp, "wikiflow")
 		logf("building %s", e.bin)
 		if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.bin, "./cmd/wikiflow").CombinedOutput(); err != nil {
