@@ -43,7 +43,7 @@ func (e *env) publishCopies(tb testing.TB, n int) (map[string]int64, uint64) {
 		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, id)
-		f, err := e.js.PublishMsgAsync(m)
+		f, err := e.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
 			tb.Fatalf("publish: %v", err)
 		}

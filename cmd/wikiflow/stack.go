@@ -28,8 +28,10 @@ Commands:
   logs [-f] [c..]  the last lines of every log, or of the named components; -f follows
   clean            down, then remove the run and data folders (the Kafka jars stay cached)
   prereqs          install redis-server, Java 17+ and Maven when missing (up and infra do it
-                   too); --test-tools adds jq, promtool (prometheus) and chromium, which the
-                   tests check wikiflow against; --dry-run only says what it would run
+                   too); --test-tools adds jq, promtool (prometheus), chromium, kcat and the
+                   pinned Python clients (tools/python/requirements.txt), which the tests
+                   check wikiflow against; --bench-tools adds wrk; --dry-run only says what
+                   it would install
 
 What is missing is installed with apt-get when running as root or with password-less
 sudo, or with Homebrew on macOS; each install says what and why. Where that is not
@@ -117,7 +119,7 @@ func runStack(ctx context.Context, args []string, getenv env, stdout, stderr io.
 }
 
 func stackCommand(ctx context.Context, s *stack.Stack, name string, args []string) error {
-	follow, testTools, dryRun := false, false, false
+	follow, testTools, benchTools, dryRun := false, false, false, false
 	var names []string
 	for _, a := range args {
 		switch {
@@ -127,6 +129,8 @@ func stackCommand(ctx context.Context, s *stack.Stack, name string, args []strin
 			names = append(names, a)
 		case name == "prereqs" && a == "--test-tools":
 			testTools = true
+		case name == "prereqs" && a == "--bench-tools":
+			benchTools = true
 		case name == "prereqs" && a == "--dry-run":
 			dryRun = true
 		default:
@@ -134,7 +138,7 @@ func stackCommand(ctx context.Context, s *stack.Stack, name string, args []strin
 		}
 	}
 	if name == "prereqs" {
-		return prereqs(ctx, s, testTools, dryRun)
+		return prereqs(ctx, s, testTools, benchTools, dryRun)
 	}
 	if s.Mode == "docker" {
 		return stack.Docker{Stack: s}.Run(ctx, name, follow, names...)
@@ -155,12 +159,16 @@ func stackCommand(ctx context.Context, s *stack.Stack, name string, args []strin
 	}
 }
 
-// prereqs installs what the brokers (and with testTools the tests) need, then
-// prints the version of each tool; dryRun prints only what it would run.
-func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error {
+// prereqs installs what the brokers (and with testTools the tests, with
+// benchTools the benchmark) need, then prints the version of each tool; dryRun
+// prints only what it would run.
+func prereqs(ctx context.Context, s *stack.Stack, testTools, benchTools, dryRun bool) error {
 	tools := []stack.Tool{stack.ToolRedis, stack.ToolJava, stack.ToolMaven}
 	if testTools {
 		tools = append(tools, stack.TestTools...)
+	}
+	if benchTools {
+		tools = append(tools, stack.BenchTools...)
 	}
 	if dryRun {
 		p := stack.PlanFor(stack.LocalHost(), tools)
@@ -184,8 +192,13 @@ func prereqs(ctx context.Context, s *stack.Stack, testTools, dryRun bool) error 
 	if err := stack.EnsureTools(ctx, stack.LocalHost(), tools, s.Out); err != nil {
 		return err
 	}
+	if testTools {
+		if err := stack.EnsurePython(ctx, s.Root, s.Out); err != nil {
+			return err
+		}
+	}
 	version := map[string][]string{"java": {"-version"}, "mvn": {"-B", "-v", "-Dstyle.color=never"}, "redis-server": {"--version"},
-		"jq": {"--version"}, "promtool": {"--version"}, "chromium": {"--version"}}
+		"jq": {"--version"}, "promtool": {"--version"}, "chromium": {"--version"}, "kcat": {"-V"}, "wrk": {"--version"}}
 	for _, t := range append([]stack.Tool{{Command: "go"}}, tools...) {
 		args, ok := version[t.Command]
 		if !ok {

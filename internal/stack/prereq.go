@@ -33,10 +33,15 @@ var (
 	ToolJQ     = Tool{Command: "jq", Why: "the tests read NDJSON with jq", Apt: "jq", Brew: "jq"}
 	ToolProm   = Tool{Command: "promtool", Why: "the tests check /metrics with promtool", Apt: "prometheus", Brew: "prometheus"}
 	ToolChrome = Tool{Command: "chromium", Why: "the browser tests drive headless Chromium", Apt: "chromium", Brew: "chromium", BrewCask: true}
+	ToolKcat   = Tool{Command: "kcat", Why: "the tests read ingest's Kafka records with kcat", Apt: "kcat", Brew: "kcat"}
+	ToolWrk    = Tool{Command: "wrk", Why: "the benchmark loads the API with wrk", Apt: "wrk", Brew: "wrk"}
 )
 
 // TestTools are what the tests check wikiflow against, beside the brokers' tools.
-var TestTools = []Tool{ToolJQ, ToolProm, ToolChrome}
+var TestTools = []Tool{ToolJQ, ToolProm, ToolChrome, ToolKcat}
+
+// BenchTools are what the benchmark uses beside the brokers' tools.
+var BenchTools = []Tool{ToolWrk}
 
 // Host is what the install decision depends on; [LocalHost] is this machine,
 // tests give their own.

@@ -45,13 +45,13 @@ func TestPlanFor(t *testing.T) {
 		{"user without sudo", host("linux", 1000, 17, true, "apt-get", "java", "mvn"), brokers,
 			nil, "sudo apt-get install -y redis-server", 1},
 		{"macOS with Homebrew", host("darwin", 501, 0, false, "brew", "redis-server"), append(brokers, TestTools...),
-			[]string{"brew install openjdk@17 maven jq prometheus", "brew install --cask chromium"}, "", 5},
+			[]string{"brew install openjdk@17 maven jq prometheus kcat", "brew install --cask chromium"}, "", 6},
 		{"macOS without Homebrew", host("darwin", 501, 17, false, "java", "mvn"), brokers,
 			nil, "install Homebrew (https://brew.sh), then: brew install redis", 1},
 		{"other Linux", host("linux", 0, 17, false, "java", "mvn"), brokers,
 			nil, "install redis-server with this system's package manager (on Debian/Ubuntu: sudo apt-get install -y redis-server)", 1},
 		{"test tools", host("linux", 0, 17, false, "apt-get", "java", "mvn", "redis-server"), append(brokers, TestTools...),
-			[]string{"apt-get update -qq", aptInstall + "jq prometheus chromium"}, "", 3},
+			[]string{"apt-get update -qq", aptInstall + "jq prometheus chromium kcat"}, "", 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

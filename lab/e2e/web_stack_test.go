@@ -173,7 +173,7 @@ func (s *webStack) tryPublish(evs [][]byte) error {
 		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
 		m.Data = raw
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		fu, err := s.js.PublishMsgAsync(m)
+		fu, err := s.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}

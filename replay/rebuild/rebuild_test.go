@@ -71,7 +71,8 @@ func (f *fixture) publish(t testing.TB, evs []recording.Event) map[string]int64 
 		m := nats.NewMsg(ev.Subject(wire.SubjectPrefix))
 		m.Data = rec.Data
 		m.Header.Set(nats.MsgIdHdr, ev.ID)
-		fu, err := f.js.PublishMsgAsync(m)
+		// A loaded machine can hold acks back for seconds: wait rather than fail.
+		fu, err := f.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
