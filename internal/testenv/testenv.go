@@ -183,9 +183,19 @@ func NATSAt(t testing.TB, port int, dir string) (string, *natsserver.Server) {
 // test ends.
 func NATSWith(t testing.TB, opts *natsserver.Options) *natsserver.Server {
 	t.Helper()
+	return NATSLogged(t, opts, nil)
+}
+
+// NATSLogged is NATSWith with the server's log, debug and trace lines included,
+// going to log from before the server starts (nil: the options decide).
+func NATSLogged(t testing.TB, opts *natsserver.Options, log natsserver.Logger) *natsserver.Server {
+	t.Helper()
 	srv, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
+	}
+	if log != nil {
+		srv.SetLoggerV2(log, true, true, false)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
