@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -236,6 +237,22 @@ func ConsumerNames(t testing.TB, js jetstream.JetStream, stream string) []string
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Who classifies an editor as the who counters do, computed apart from
+// internal/event so that tests check it: "bot", else "anonymous" (no user or an IP
+// address), "temporary" (a name starting with "~") or "registered".
+func Who(bot bool, user string) string {
+	_, ipErr := netip.ParseAddr(user)
+	switch {
+	case bot:
+		return "bot"
+	case user == "" || ipErr == nil:
+		return "anonymous"
+	case strings.HasPrefix(user, "~"):
+		return "temporary"
+	}
+	return "registered"
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
