@@ -19,6 +19,23 @@ import (
 )
 
 // recorded returns the recorded events that parse.
+// storeEnv returns the test Redis, a fresh base name on it (removed when the
+// test ends) and a Store of that base.
+func storeEnv(t *testing.T) (*redis.Client, string, *Store) {
+	t.Helper()
+	c := testenv.Redis(t)
+	base := testenv.Prefix(t, c)
+	return c, base, NewStore(c, base)
+}
+
+// readerEnv is storeEnv with a Reader.
+func readerEnv(t *testing.T) (*redis.Client, string, *Reader) {
+	t.Helper()
+	c := testenv.Redis(t)
+	base := testenv.Prefix(t, c)
+	return c, base, NewReader(c, base)
+}
+
 func recorded(t testing.TB) []event.Event {
 	t.Helper()
 	var out []event.Event
@@ -230,9 +247,7 @@ func applyAll(t testing.TB, s *Store, ns, consumer string, evs []event.Event, si
 }
 
 func TestApplyExact(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	evs := recorded(t)
 	ctx := context.Background()
 	before := time.Now().UnixMilli()
@@ -321,9 +336,7 @@ func sameSnapshot(t *testing.T, before, after map[string]string) {
 }
 
 func TestApplyCAS(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:300]
 	ctx := context.Background()
 	d := NewDelta()
@@ -373,9 +386,7 @@ func TestApplyCAS(t *testing.T) {
 }
 
 func TestApplyStale(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:200]
 	ctx := context.Background()
 	if err := c.Set(ctx, s.Keys("").Pointer(), "r7", 0).Err(); err != nil {
@@ -413,9 +424,7 @@ func TestApplyStale(t *testing.T) {
 }
 
 func TestApplyInvalidChangesNothing(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:100]
 	ctx := context.Background()
 	applyAll(t, s, DefaultNamespace, "agg", evs[:50], 50, 0, false)
@@ -513,9 +522,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 // semantics: increments add to existing scores (fractional ones included), and a
 // member repeated within a group or across groups of one key adds up.
 func TestApplySortedSetGroups(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	ctx := context.Background()
 	k := s.Keys(DefaultNamespace)
 	zkey, fresh := k.HourN(KindPages, 1), k.HourN(KindPages, 2)
@@ -610,9 +617,7 @@ func snapshot2(t *testing.T, c *redis.Client, base string) map[string]string {
 }
 
 func TestSwitchAndDrop(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:1000]
 	ctx := context.Background()
 

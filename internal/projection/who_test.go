@@ -67,9 +67,7 @@ func whoFromJSON(t *testing.T, k Keys) (map[string]map[string]int64, int) {
 // whoFromJSON computes from the file; each bucket's who fields also add up to its
 // cube.
 func TestWhoCountersMatchTheRecording(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	evs := recorded(t)
 	k := s.Keys(DefaultNamespace)
 	want, n := whoFromJSON(t, k)
