@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,6 +238,32 @@ func ConsumerNames(t testing.TB, js jetstream.JetStream, stream string) []string
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Run runs fn in a goroutine with a context that the returned stop cancels. stop
+// then waits up to wait for fn to return and returns its error, or an error of
+// its own when fn does not return in time; it may be called more than once (it
+// returns the first result) and is called when the test ends.
+func Run(t testing.TB, wait time.Duration, fn func(context.Context) error) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(wait):
+				err = fmt.Errorf("did not return within %s of its cancellation", wait)
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
 
 // Who classifies an editor as the who counters do, computed apart from
