@@ -45,15 +45,23 @@ func fetchN(t *testing.T, e *env, nc *nats.Conn, name string, n int) (jetstream.
 	return cons, msgs
 }
 
-func TestAckerConfirmsEveryAck(t *testing.T) {
-	e := newEnv(t)
+// ackerWith returns an acker on a connection of its own, closed when the test
+// ends, and n messages fetched from a new durable consumer for it to ack.
+func ackerWith(t *testing.T, e *env, durable string, n int) (*acker, jetstream.Consumer, []jetstream.Msg) {
+	t.Helper()
 	nc := testenv.Connect(t, e.url)
 	a, err := newAcker(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.close()
-	cons, msgs := fetchN(t, e, nc, "acker", 300)
+	t.Cleanup(a.close)
+	cons, msgs := fetchN(t, e, nc, durable, n)
+	return a, cons, msgs
+}
+
+func TestAckerConfirmsEveryAck(t *testing.T) {
+	e := newEnv(t)
+	a, cons, msgs := ackerWith(t, e, "acker", 300)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -82,13 +90,7 @@ func TestAckerConfirmsEveryAck(t *testing.T) {
 
 func TestAckerReportsRefusedAcks(t *testing.T) {
 	e := newEnv(t)
-	nc := testenv.Connect(t, e.url)
-	a, err := newAcker(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	_, msgs := fetchN(t, e, nc, "gone", 20)
+	a, _, msgs := ackerWith(t, e, "gone", 20)
 	// The consumer disappears (as in a recovery by another instance): nobody
 	// answers the acks but the server's "no responders" status.
 	if err := e.js.DeleteConsumer(context.Background(), wire.DefaultStream, "gone"); err != nil {

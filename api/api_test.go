@@ -600,17 +600,7 @@ func TestStream(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	}()
+	defer stopRun(t, cancel, done, "after cancel")
 	var addr net.Addr
 	for i := 0; i < 200 && addr == nil; i++ {
 		time.Sleep(10 * time.Millisecond)
@@ -695,13 +685,5 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 	if line, err := br.ReadString('\n'); err != nil || line != "event: stats\n" {
 		t.Fatalf("first line %q %v", line, err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return with a stream open")
-	}
+	stopRun(t, cancel, done, "with a stream open")
 }

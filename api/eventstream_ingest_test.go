@@ -73,20 +73,12 @@ func runIngest(t *testing.T, addr, url, topic string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	stopRun := testenv.Run(t, 40*time.Second, in.Run)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("ingest: %v", err)
-				}
-			case <-time.After(40 * time.Second):
-				t.Error("ingest did not stop")
+			if err := stopRun(); err != nil {
+				t.Errorf("ingest: %v", err)
 			}
 		})
 	}

@@ -8,6 +8,21 @@ import (
 	"time"
 )
 
+// stopRun cancels a Run whose result comes on done and fails t unless it returns
+// nil within 15 s; when says in which situation.
+func stopRun(t *testing.T, cancel context.CancelFunc, done <-chan error, when string) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("Run did not return " + when)
+	}
+}
+
 // startServer runs s (whose Config.Addr should be "127.0.0.1:0") until the test
 // ends and returns its base URL. The cleanup cancels Run and checks that it
 // returns nil within 15 s.
@@ -16,17 +31,7 @@ func startServer(t *testing.T, s *Server) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	t.Cleanup(func() { stopRun(t, cancel, done, "after cancel") })
 	for i := 0; i < 500; i++ {
 		if a := s.Addr(); a != nil {
 			return "http://" + a.String()

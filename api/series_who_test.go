@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/wikiflow/wikiflow/api/apitypes"
@@ -37,16 +35,7 @@ func whoEvents(t *testing.T) []whoEvent {
 		if err := json.Unmarshal(r.Data, &raw); err != nil {
 			t.Fatalf("line %d: %v", r.Line, err)
 		}
-		who := "registered"
-		_, ipErr := netip.ParseAddr(raw.User)
-		switch {
-		case raw.Bot:
-			who = "bot"
-		case raw.User == "" || ipErr == nil:
-			who = "anonymous"
-		case strings.HasPrefix(raw.User, "~"):
-			who = "temporary"
-		}
+		who := testenv.Who(raw.Bot, raw.User)
 		out[i] = whoEvent{minute: evs[i].Time.Unix() / 60, who: who}
 	}
 	return out

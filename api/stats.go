@@ -59,14 +59,7 @@ type statsResult struct {
 // freshness_seconds, which change without the figures changing.
 func (r *statsResult) appendJSON(b []byte, now time.Time, withFreshness bool) []byte {
 	b = append(b, `{"stats":{`...)
-	for i, g := range r.groups {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, g.key)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, g.count, 10)
-	}
+	b = appendGroups(b, r.groups)
 	b = append(b, `},"total":`...)
 	b = strconv.AppendInt(b, r.total, 10)
 	b = append(b, `,"window":`...)
@@ -95,14 +88,7 @@ func (r *statsResult) appendJSON(b []byte, now time.Time, withFreshness bool) []
 		b = append(b, `,"bot_share":`...)
 		b = appendFloat(b, r.botShare)
 		b = append(b, `,"types":{`...)
-		for i, g := range r.types {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, g.key)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, g.count, 10)
-		}
+		b = appendGroups(b, r.types)
 		b = append(b, `},"edits_per_minute":`...)
 		b = appendFloat(b, r.epm)
 	}
@@ -111,6 +97,19 @@ func (r *statsResult) appendJSON(b []byte, now time.Time, withFreshness bool) []
 		b = appendString(b, r.note)
 	}
 	return append(b, '}')
+}
+
+// appendGroups appends the members of a JSON object of counts, key: count.
+func appendGroups(b []byte, groups []group) []byte {
+	for i, g := range groups {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, g.key)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, g.count, 10)
+	}
+	return b
 }
 
 // freshness is now - updated in seconds, never negative.

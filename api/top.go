@@ -45,15 +45,22 @@ func (s *Server) computeTop(ctx context.Context, q *query, kind projection.Kind,
 	return res, nil
 }
 
-// handleTopPages serves GET /stats/top/pages.
-func (s *Server) handleTopPages(c *fiber.Ctx) error {
-	q, err := parseQuery(c, &topPagesSpec)
+// queryTop parses the query of a top list route (spec) and reads the list of
+// kind, with the distinct users when users is set.
+func (s *Server) queryTop(c *fiber.Ctx, spec *paramSpec, kind projection.Kind, users bool) (query, *topResult, error) {
+	q, err := parseQuery(c, spec)
 	if err != nil {
-		return err
+		return q, nil, err
 	}
 	ctx, cancel := s.redisCtx(c)
 	defer cancel()
-	r, err := s.computeTop(ctx, &q, projection.KindPages, false)
+	r, err := s.computeTop(ctx, &q, kind, users)
+	return q, r, err
+}
+
+// handleTopPages serves GET /stats/top/pages.
+func (s *Server) handleTopPages(c *fiber.Ctx) error {
+	q, r, err := s.queryTop(c, &topPagesSpec, projection.KindPages, false)
 	if err != nil {
 		return err
 	}
@@ -66,13 +73,7 @@ func (s *Server) handleTopPages(c *fiber.Ctx) error {
 
 // handleTopEditors serves GET /stats/top/editors.
 func (s *Server) handleTopEditors(c *fiber.Ctx) error {
-	q, err := parseQuery(c, &topEditorsSpec)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.redisCtx(c)
-	defer cancel()
-	r, err := s.computeTop(ctx, &q, projection.KindEditors, true)
+	q, r, err := s.queryTop(c, &topEditorsSpec, projection.KindEditors, true)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -320,12 +319,7 @@ func TestNATSRestart(t *testing.T) {
 }
 
 func TestRunWithoutTopicRetries(t *testing.T) {
-	addr := testenv.KafkaAddr(t)
-	url, _ := testenv.NATS(t)
-	cfg := DefaultConfig()
-	cfg.Kafka.Brokers = []string{addr}
-	cfg.Kafka.Topic = "test-missing-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	cfg.NATS.URL = url
+	cfg := missingTopicConfig(t)
 	r := start(t, cfg)
 	waitFor(t, "a pipeline restart", func() bool { return r.b.Stats().Restarts.Load() > 0 })
 	if err := r.halt(t); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +133,17 @@ type running struct {
 	b    *Bridge
 	stop context.CancelFunc
 	done chan error
+}
+
+// missingTopicConfig is a bridge on a fresh NATS server whose Kafka topic does not
+// exist.
+func missingTopicConfig(t testing.TB) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = []string{testenv.KafkaAddr(t)}
+	cfg.Kafka.Topic = "test-missing-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	cfg.NATS.URL, _ = testenv.NATS(t)
+	return cfg
 }
 
 func start(t testing.TB, cfg Config) *running {

@@ -51,12 +51,7 @@ func TestReadyNamesTheMissingDependency(t *testing.T) {
 		t.Logf("Ready: %v", readyErr(t, ready, "kafka: "))
 	})
 	t.Run("topic missing", func(t *testing.T) {
-		addr := testenv.KafkaAddr(t)
-		url, _ := testenv.NATS(t)
-		cfg := DefaultConfig()
-		cfg.Kafka.Brokers = []string{addr}
-		cfg.Kafka.Topic = "test-missing-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-		cfg.NATS.URL = url
+		cfg := missingTopicConfig(t)
 		r := start(t, cfg)
 		err := readyErr(t, readiness(t, r.b), "kafka: ")
 		if !strings.Contains(err.Error(), cfg.Kafka.Topic) {

@@ -206,24 +206,7 @@ func startIngest(t *testing.T, cfg Config) (*Ingester, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(45 * time.Second):
-				runErr = fmt.Errorf("Run did not return after cancellation")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return in, stop
+	return in, testenv.Run(t, 45*time.Second, in.Run)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -292,16 +292,13 @@ func TestReplaySSEFeedsASecondIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
+	stop := testenv.Run(t, time.Minute, in.Run)
 	st := in.Stats()
 	deadline := time.Now().Add(time.Minute)
 	for st.Frames.Load() < int64(len(all)) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("ingest: %v", err)
 	}
 	if st.Frames.Load() != int64(len(all)) || st.Published.Load() != int64(len(all)) || st.DeadLettered.Load() != 0 {

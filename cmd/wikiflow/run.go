@@ -137,6 +137,17 @@ func parse(f *cli.Flags, args []string, validate func() error) error {
 	return f.Err()
 }
 
+// parseLogged registers the common flags (without health) and the command's own
+// (register), parses args, validates them and returns the command's logger.
+func (c *common) parseLogged(f *cli.Flags, args []string, stderr io.Writer, register func(*cli.Flags), validate func() error) (*slog.Logger, error) {
+	c.flags(f, false)
+	register(f)
+	if err := parse(f, args, validate); err != nil {
+		return nil, err
+	}
+	return c.logger(stderr)
+}
+
 // logger returns the command's logger, which also receives go-redis's own lines.
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	log, err := obs.NewLogger(w, c.logLevel, c.logFormat)

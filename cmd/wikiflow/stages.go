@@ -159,12 +159,7 @@ Examples:
   curl -s 'localhost:8080/stats?window=5m&top=10&by=domain'
   curl -sN 'localhost:8080/v2/stream/recentchange?wiki=enwiki&type=edit'
   curl -s localhost:8080/openapi.json`, getenv, stderr)
-	c.flags(f, false)
-	api.Flags(f, &cfg)
-	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parseLogged(f, args, stderr, func(f *cli.Flags) { api.Flags(f, &cfg) }, func() error { return cfg.Validate() })
 	if err != nil {
 		return err
 	}

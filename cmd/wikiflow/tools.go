@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wikiflow/wikiflow/internal/brokers"
+	"github.com/wikiflow/wikiflow/internal/cli"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/wire"
 	"github.com/wikiflow/wikiflow/replay"
@@ -44,12 +45,7 @@ Examples:
   wikiflow replay --wiki enwiki --type edit --bot false | jq -r .title
   wikiflow replay --since 2026-11-29T08:00:00Z --until 2026-11-29T09:00:00Z > hour.ndjson
   wikiflow replay --format sse --follow          # an EventStreams-compatible feed on stdout`, getenv, stderr)
-	c.flags(f, false)
-	replay.Flags(f, &cfg)
-	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parseLogged(f, args, stderr, func(f *cli.Flags) { replay.Flags(f, &cfg) }, func() error { return cfg.Validate() })
 	if err != nil {
 		return err
 	}
@@ -76,12 +72,7 @@ Examples:
   wikiflow rebuild                    # rebuild, verify, switch, drop the old namespace
   wikiflow rebuild --switch=false     # build only, to compare
   wikiflow rebuild --force            # switch even if the counts differ (e.g. after retention dropped events)`, getenv, stderr)
-	c.flags(f, false)
-	rebuild.Flags(f, &cfg)
-	if err := parse(f, args, func() error { return cfg.Validate() }); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
+	log, err := c.parseLogged(f, args, stderr, func(f *cli.Flags) { rebuild.Flags(f, &cfg) }, func() error { return cfg.Validate() })
 	if err != nil {
 		return err
 	}

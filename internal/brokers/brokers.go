@@ -152,28 +152,33 @@ func (k Kafka) scram(algo scram.Algorithm) (sasl.Mechanism, error) {
 
 // Transport returns a kafka-go transport (for Writer and Client) with k's TLS and SASL.
 func (k Kafka) Transport() (*kafka.Transport, error) {
-	mech, err := k.mechanism()
+	mech, tc, err := k.security()
 	if err != nil {
 		return nil, err
-	}
-	tc, err := k.TLS.Config()
-	if err != nil {
-		return nil, fmt.Errorf("kafka TLS: %w", err)
 	}
 	return &kafka.Transport{SASL: mech, TLS: tc, DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second}, nil
 }
 
 // Dialer returns a kafka-go dialer (for Reader and Conn) with k's TLS and SASL.
 func (k Kafka) Dialer() (*kafka.Dialer, error) {
-	mech, err := k.mechanism()
+	mech, tc, err := k.security()
 	if err != nil {
 		return nil, err
 	}
+	return &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, SASLMechanism: mech, TLS: tc}, nil
+}
+
+// security returns k's SASL mechanism and TLS configuration (nil for none).
+func (k Kafka) security() (sasl.Mechanism, *tls.Config, error) {
+	mech, err := k.mechanism()
+	if err != nil {
+		return nil, nil, err
+	}
 	tc, err := k.TLS.Config()
 	if err != nil {
-		return nil, fmt.Errorf("kafka TLS: %w", err)
+		return nil, nil, fmt.Errorf("kafka TLS: %w", err)
 	}
-	return &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, SASLMechanism: mech, TLS: tc}, nil
+	return mech, tc, nil
 }
 
 // Client returns a kafka-go admin/data client for k.

@@ -15,6 +15,8 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
 // serverLog collects what an embedded nats-server logs, debug and trace included.
@@ -48,20 +50,8 @@ func startNATS(t *testing.T, opts *natsserver.Options) (string, *serverLog) {
 	t.Helper()
 	opts.Host, opts.Port = "127.0.0.1", -1
 	opts.NoSigs = true
-	srv, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
 	log := &serverLog{}
-	srv.SetLoggerV2(log, true, true, false)
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start in 10s")
-	}
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
+	srv := testenv.NATSLogged(t, opts, log)
 	url := srv.ClientURL()
 	return "nats://" + url[strings.Index(url, "://")+3:], log
 }

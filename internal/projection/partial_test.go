@@ -7,16 +7,13 @@ import (
 	"time"
 
 	"github.com/wikiflow/wikiflow/internal/event"
-	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
 // TestPartialDeltasEqualOneApply applies the recording as a rebuild does: each
 // batch's counters in one call, its sorted sets and sketches in calls of a few
 // members each. The namespace must hold exactly what the events say.
 func TestPartialDeltasEqualOneApply(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	evs := recorded(t)
 	ctx := context.Background()
 	const ns, consumer, size, perCall = "r1", "agg", 300, 7

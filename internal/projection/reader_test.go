@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wikiflow/wikiflow/internal/testenv"
 )
 
 func TestParseMeta(t *testing.T) {
@@ -70,9 +68,7 @@ func TestSetKeys(t *testing.T) {
 // TestReaderHeadFollowsThePointer: Head reads the namespace the pointer names,
 // whatever the guess, with its meta and, when asked, the legacy hash.
 func TestReaderHeadFollowsThePointer(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	r := NewReader(c, base)
+	c, _, r := readerEnv(t)
 	ctx := context.Background()
 	live, next := r.Keys(DefaultNamespace), r.Keys("r1")
 	c.HSet(ctx, live.Meta(), MetaAsOf, 1_000_000, MetaEvents, 3)
@@ -107,9 +103,7 @@ func TestReaderHeadFollowsThePointer(t *testing.T) {
 // TestReaderSnapshot: the watermarks and all-time counters of one namespace,
 // read together; a watermark that is not a sequence is an error.
 func TestReaderSnapshot(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	r := NewReader(c, base)
+	c, _, r := readerEnv(t)
 	ctx := context.Background()
 	k := r.Keys("n1")
 	c.HSet(ctx, k.Watermarks(), "agg-0", 10, "agg-1", 12)
@@ -149,9 +143,7 @@ func TestReaderSnapshot(t *testing.T) {
 // member, filters by wiki and domain (glob characters in names match literally),
 // counts users, and leaves no temporary key behind.
 func TestReaderTop(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	r := NewReader(c, base)
+	c, _, r := readerEnv(t)
 	ctx := context.Background()
 	k := r.Keys(DefaultNamespace)
 	asOf := time.Date(2026, 11, 29, 10, 17, 30, 0, time.UTC)

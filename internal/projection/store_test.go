@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +18,23 @@ import (
 )
 
 // recorded returns the recorded events that parse.
+// storeEnv returns the test Redis, a fresh base name on it (removed when the
+// test ends) and a Store of that base.
+func storeEnv(t *testing.T) (*redis.Client, string, *Store) {
+	t.Helper()
+	c := testenv.Redis(t)
+	base := testenv.Prefix(t, c)
+	return c, base, NewStore(c, base)
+}
+
+// readerEnv is storeEnv with a Reader.
+func readerEnv(t *testing.T) (*redis.Client, string, *Reader) {
+	t.Helper()
+	c := testenv.Redis(t)
+	base := testenv.Prefix(t, c)
+	return c, base, NewReader(c, base)
+}
+
 func recorded(t testing.TB) []event.Event {
 	t.Helper()
 	var out []event.Event
@@ -230,9 +246,7 @@ func applyAll(t testing.TB, s *Store, ns, consumer string, evs []event.Event, si
 }
 
 func TestApplyExact(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	evs := recorded(t)
 	ctx := context.Background()
 	before := time.Now().UnixMilli()
@@ -272,7 +286,8 @@ func TestApplyExact(t *testing.T) {
 	}
 }
 
-// snapshot reads every key of the base name, for nothing-changed checks.
+// snapshot reads every key of the base name (hashes, sorted sets, strings and
+// lists, and whether each has a TTL), for nothing-changed checks.
 func snapshot(t *testing.T, c *redis.Client, base string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -281,8 +296,7 @@ func snapshot(t *testing.T, c *redis.Client, base string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys = append(keys, base)
-	for _, key := range keys {
+	for _, key := range append(keys, base) {
 		typ, err := c.Type(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -297,13 +311,19 @@ func snapshot(t *testing.T, c *redis.Client, base string) map[string]string {
 			v, err = c.ZRangeWithScores(ctx, key, 0, -1).Result()
 		case "string":
 			v, err = c.Get(ctx, key).Result()
+		case "list":
+			v, err = c.LRange(ctx, key, 0, -1).Result()
 		default:
 			t.Fatalf("%s: unexpected type %s", key, typ)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[key] = typ + fmt.Sprint(v)
+		ttl, err := c.TTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key] = fmt.Sprint(typ, v, ttl > 0)
 	}
 	return out
 }
@@ -321,9 +341,7 @@ func sameSnapshot(t *testing.T, before, after map[string]string) {
 }
 
 func TestApplyCAS(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:300]
 	ctx := context.Background()
 	d := NewDelta()
@@ -373,9 +391,7 @@ func TestApplyCAS(t *testing.T) {
 }
 
 func TestApplyStale(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:200]
 	ctx := context.Background()
 	if err := c.Set(ctx, s.Keys("").Pointer(), "r7", 0).Err(); err != nil {
@@ -413,9 +429,7 @@ func TestApplyStale(t *testing.T) {
 }
 
 func TestApplyInvalidChangesNothing(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:100]
 	ctx := context.Background()
 	applyAll(t, s, DefaultNamespace, "agg", evs[:50], 50, 0, false)
@@ -485,7 +499,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 			if tc.mutate != nil {
 				a = tc.mutate(a)
 			}
-			snap := snapshot2(t, c, base)
+			snap := snapshot(t, c, base)
 			err := s.applyScript.Run(ctx, c, tc.keys, a...).Err()
 			if err == nil {
 				t.Fatal("invalid call accepted")
@@ -493,7 +507,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 			if !isScriptErr(err) {
 				t.Fatalf("error %v is not the script's validation error", err)
 			}
-			sameSnapshot(t, snap, snapshot2(t, c, base))
+			sameSnapshot(t, snap, snapshot(t, c, base))
 		})
 	}
 	// The valid call, unmodified, applies (after removing the list).
@@ -513,9 +527,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 // semantics: increments add to existing scores (fractional ones included), and a
 // member repeated within a group or across groups of one key adds up.
 func TestApplySortedSetGroups(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	ctx := context.Background()
 	k := s.Keys(DefaultNamespace)
 	zkey, fresh := k.HourN(KindPages, 1), k.HourN(KindPages, 2)
@@ -578,41 +590,8 @@ func lastIncrement(args []any) int {
 	return last
 }
 
-// snapshot2 is snapshot tolerating list keys (the wrong-type case).
-func snapshot2(t *testing.T, c *redis.Client, base string) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	keys, err := c.Keys(ctx, globEscape("{"+base+"}")+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(keys)
-	for _, key := range append(keys, base) {
-		typ, _ := c.Type(ctx, key).Result()
-		var v any
-		switch typ {
-		case "none":
-			continue
-		case "hash":
-			v = c.HGetAll(ctx, key).Val()
-		case "zset":
-			v = c.ZRangeWithScores(ctx, key, 0, -1).Val()
-		case "string":
-			v = c.Get(ctx, key).Val()
-		case "list":
-			v = c.LRange(ctx, key, 0, -1).Val()
-		}
-		ttl := c.TTL(ctx, key).Val()
-		out[key] = fmt.Sprint(typ, v, ttl > 0)
-	}
-	return out
-}
-
 func TestSwitchAndDrop(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, base, s := storeEnv(t)
 	evs := recorded(t)[:1000]
 	ctx := context.Background()
 

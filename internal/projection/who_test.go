@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,16 +49,7 @@ func whoFromJSON(t *testing.T, k Keys) (map[string]map[string]int64, int) {
 		if err != nil {
 			t.Fatalf("meta.dt %q: %v", ev.Meta.Dt, err)
 		}
-		who := "registered"
-		_, ipErr := netip.ParseAddr(ev.User)
-		switch {
-		case ev.Bot:
-			who = "bot"
-		case ev.User == "" || ipErr == nil:
-			who = "anonymous"
-		case strings.HasPrefix(ev.User, "~"):
-			who = "temporary"
-		}
+		who := testenv.Who(ev.Bot, ev.User)
 		sec := at.Unix()
 		add(k.All(KindWho), who)
 		add(k.MinuteN(KindWho, sec/60), who)
@@ -77,9 +67,7 @@ func whoFromJSON(t *testing.T, k Keys) (map[string]map[string]int64, int) {
 // whoFromJSON computes from the file; each bucket's who fields also add up to its
 // cube.
 func TestWhoCountersMatchTheRecording(t *testing.T) {
-	c := testenv.Redis(t)
-	base := testenv.Prefix(t, c)
-	s := NewStore(c, base)
+	c, _, s := storeEnv(t)
 	evs := recorded(t)
 	k := s.Keys(DefaultNamespace)
 	want, n := whoFromJSON(t, k)

@@ -9,9 +9,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,9 +185,19 @@ func NATSAt(t testing.TB, port int, dir string) (string, *natsserver.Server) {
 // test ends.
 func NATSWith(t testing.TB, opts *natsserver.Options) *natsserver.Server {
 	t.Helper()
+	return NATSLogged(t, opts, nil)
+}
+
+// NATSLogged is NATSWith with the server's log, debug and trace lines included,
+// going to log from before the server starts (nil: the options decide).
+func NATSLogged(t testing.TB, opts *natsserver.Options, log natsserver.Logger) *natsserver.Server {
+	t.Helper()
 	srv, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
+	}
+	if log != nil {
+		srv.SetLoggerV2(log, true, true, false)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
@@ -226,6 +238,48 @@ func ConsumerNames(t testing.TB, js jetstream.JetStream, stream string) []string
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Run runs fn in a goroutine with a context that the returned stop cancels. stop
+// then waits up to wait for fn to return and returns its error, or an error of
+// its own when fn does not return in time; it may be called more than once (it
+// returns the first result) and is called when the test ends.
+func Run(t testing.TB, wait time.Duration, fn func(context.Context) error) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(wait):
+				err = fmt.Errorf("did not return within %s of its cancellation", wait)
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// Who classifies an editor as the who counters do, computed apart from
+// internal/event so that tests check it: "bot", else "anonymous" (no user or an IP
+// address), "temporary" (a name starting with "~") or "registered".
+func Who(bot bool, user string) string {
+	_, ipErr := netip.ParseAddr(user)
+	switch {
+	case bot:
+		return "bot"
+	case user == "" || ipErr == nil:
+		return "anonymous"
+	case strings.HasPrefix(user, "~"):
+		return "temporary"
+	}
+	return "registered"
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.

@@ -72,15 +72,10 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
-func TestRunNDJSON(t *testing.T) {
-	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Out, cfg.Count, cfg.Seed = OutNDJSON, 3000, 4
-	cfg.File, cfg.TruthFile = dir+"/events.ndjson", dir+"/truth.json"
-	cfg.Start = "2030-06-01T00:00:00Z"
-	if err := Run(t.Context(), cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+// checkRunFiles reads the events and the truth a run with cfg wrote, and checks
+// the truth against the events of the file.
+func checkRunFiles(t *testing.T, cfg Config) ([]byte, *Truth) {
+	t.Helper()
 	data, err := os.ReadFile(cfg.File)
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +85,21 @@ func TestRunNDJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := countLines(t, data)
-	want.Seed = 4
+	want.Seed = cfg.Seed
 	compareTruth(t, truth, want)
+	return data, truth
+}
+
+func TestRunNDJSON(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Out, cfg.Count, cfg.Seed = OutNDJSON, 3000, 4
+	cfg.File, cfg.TruthFile = dir+"/events.ndjson", dir+"/truth.json"
+	cfg.Start = "2030-06-01T00:00:00Z"
+	if err := Run(t.Context(), cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := checkRunFiles(t, cfg)
 	first, err := event.Parse(data[:bytes.IndexByte(data, '\n')])
 	if err != nil {
 		t.Fatal(err)
@@ -122,17 +130,7 @@ func TestRunStopsOnCancelAndKeepsTheTruth(t *testing.T) {
 	if err := Run(ctx, cfg, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("Run after cancellation: %v, want nil", err)
 	}
-	data, err := os.ReadFile(cfg.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := ReadTruth(cfg.TruthFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := countLines(t, data)
-	want.Seed = cfg.Seed
-	compareTruth(t, truth, want)
+	_, truth := checkRunFiles(t, cfg)
 	if truth.Events == 0 || truth.Events >= int64(cfg.Count) {
 		t.Errorf("a cancelled run wrote %d of %d events", truth.Events, cfg.Count)
 	}

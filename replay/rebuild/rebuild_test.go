@@ -123,6 +123,22 @@ func (f *fixture) countLive(t testing.TB, evs []recording.Event) map[string]int6
 	return want
 }
 
+// liveFixture is a fixture whose live aggregate has counted the bundled
+// recording; it returns the events and their per-domain counts.
+func liveFixture(t testing.TB) (*fixture, []recording.Event, map[string]int64) {
+	t.Helper()
+	f := newFixture(t, 0)
+	evs := recording.Events()
+	return f, evs, f.countLive(t, evs)
+}
+
+// liveKeys returns a Store of the fixture's base and the keys of its live
+// namespace.
+func (f *fixture) liveKeys() (*projection.Store, projection.Keys) {
+	store := projection.NewStore(f.rc, f.base)
+	return store, store.Keys(projection.DefaultNamespace)
+}
+
 func (f *fixture) waitLive(t testing.TB, seq uint64) {
 	t.Helper()
 	store := projection.NewStore(f.rc, f.base)
@@ -186,9 +202,7 @@ func equalCounts(t *testing.T, what string, got, want map[string]int64) {
 }
 
 func TestRebuildEqualsLiveAndSwitches(t *testing.T) {
-	f := newFixture(t, 0)
-	evs := recording.Events()
-	want := f.countLive(t, evs)
+	f, evs, want := liveFixture(t)
 
 	res, err := f.rebuild(t, nil)
 	if err != nil {
@@ -284,12 +298,9 @@ func TestRebuildWhileLiveIngestionContinues(t *testing.T) {
 }
 
 func TestSwitchUnderConcurrentReadersNeverMixes(t *testing.T) {
-	f := newFixture(t, 0)
-	evs := recording.Events()
-	f.countLive(t, evs)
+	f, evs, _ := liveFixture(t)
 	// Make the live figures differ from what a rebuild produces: 1000 phantom edits.
-	store := projection.NewStore(f.rc, f.base)
-	k := store.Keys(projection.DefaultNamespace)
+	_, k := f.liveKeys()
 	bg := context.Background()
 	f.rc.HIncrBy(bg, k.All(projection.KindCube), projection.CubeField("phantom.example.org", "phantomwiki", "edit", false), 1000)
 	f.rc.HIncrBy(bg, k.All(projection.KindDomain), "phantom.example.org", 1000)
@@ -415,9 +426,7 @@ func TestRebuildEqualsLiveOnGeneratedLoad(t *testing.T) {
 }
 
 func TestFailedRebuildLeavesNothingBehind(t *testing.T) {
-	f := newFixture(t, 0)
-	evs := recording.Events()
-	f.countLive(t, evs)
+	f, evs, _ := liveFixture(t)
 	// A live watermark past the end of the log: the replay reads everything, then
 	// finds nothing more to read.
 	store := projection.NewStore(f.rc, f.base)

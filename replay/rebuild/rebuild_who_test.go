@@ -6,18 +6,14 @@ import (
 	"testing"
 
 	"github.com/wikiflow/wikiflow/internal/projection"
-	"github.com/wikiflow/wikiflow/internal/recording"
 )
 
 // TestRebuildComparesWhoCounters: the rebuild fills the who counters (bot,
 // registered, anonymous, temporary) from the log as the live aggregate does, and
 // a live projection whose who counters alone differ is not switched away from.
 func TestRebuildComparesWhoCounters(t *testing.T) {
-	f := newFixture(t, 0)
-	evs := recording.Events()
-	f.countLive(t, evs)
-	store := projection.NewStore(f.rc, f.base)
-	k := store.Keys(projection.DefaultNamespace)
+	f, _, _ := liveFixture(t)
+	store, k := f.liveKeys()
 	ctx := context.Background()
 	live, err := f.rc.HGetAll(ctx, k.All(projection.KindWho)).Result()
 	if err != nil {
