@@ -109,7 +109,7 @@ func (b *build) openRuns(ctx context.Context, st jetstream.Stream, horizon time.
 			return closeAll, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
 		undo = append(undo, func() { removeConsumer(st, oc) })
-		it, err := oc.Messages(jetstream.PullMaxBytes(readAheadBytes))
+		it, err := oc.Messages(jetstream.PullMaxMessagesWithBytesLimit(readAheadMessages, readAheadBytes))
 		if err != nil {
 			return closeAll, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}

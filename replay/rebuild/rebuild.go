@@ -107,9 +107,13 @@ func (c Config) Validate() error {
 
 // Replay tuning.
 const (
-	// readAheadBytes is how many bytes of messages the replay keeps requested
-	// ahead of the one being counted.
-	readAheadBytes = 4 << 20
+	// readAheadMessages is how many messages the replay keeps requested ahead of
+	// the one being counted, and readAheadBytes bounds one request's bytes (it
+	// must exceed the largest message). A bytes-only limit (PullMaxBytes) would
+	// make the client allocate a buffer channel of a million message pointers,
+	// which the garbage collector scans at every cycle.
+	readAheadMessages = 2048
+	readAheadBytes    = 4 << 20
 	// idleRead is how long the replay waits for a message before it checks that
 	// the log still has some for it.
 	idleRead = 2 * time.Second
