@@ -38,7 +38,7 @@ type Config struct {
 	// Replicas is the replica count used when creating the stream (default 1).
 	Replicas int
 	// MaxInFlight is the most asynchronous publishes awaiting their ack at once
-	// (default 256). It is also how many records per partition a restart reads
+	// (default 1024). It is also how many records per partition a restart reads
 	// again to find where the stream stopped.
 	MaxInFlight int
 	// FetchMaxWait is how long one Kafka fetch waits for new records (default 250ms).
@@ -60,7 +60,7 @@ func DefaultConfig() Config {
 		MaxBytes:         10 * GiB,
 		DuplicateWindow:  2 * time.Minute,
 		Replicas:         1,
-		MaxInFlight:      256,
+		MaxInFlight:      1024,
 		FetchMaxWait:     250 * time.Millisecond,
 		AckTimeout:       5 * time.Second,
 		ProgressInterval: 10 * time.Second,

@@ -25,7 +25,7 @@ func TestDefaultConfig(t *testing.T) {
 		{"max bytes", c.MaxBytes, int64(10 << 30)},
 		{"duplicate window", c.DuplicateWindow, 2 * time.Minute},
 		{"replicas", c.Replicas, 1},
-		{"max in flight", c.MaxInFlight, 256},
+		{"max in flight", c.MaxInFlight, 1024},
 		{"fetch max wait", c.FetchMaxWait, 250 * time.Millisecond},
 	}
 	for _, ch := range checks {

@@ -3,7 +3,6 @@ package bridge
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -13,12 +12,12 @@ import (
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
-// TestBuildFilesEventsWhereTheyAreCounted checks that the subject and headers the
-// bridge gives a record are what the aggregate's decoder (event.Parse) reads from
-// the same bytes, and that the domain header is what encoding/json decodes: on
-// every recorded event and on events with odd tokens and invalid UTF-8, which the
-// bridge once replaced differently ("x\xff\xfe.org" filed as x\uFFFD.org while
-// counted as x\uFFFD\uFFFD.org).
+// TestBuildFilesEventsWhereTheyAreCounted checks that the subject and Nats-Msg-Id
+// the bridge gives a record are what the aggregate's decoder (event.Parse) reads
+// from the same bytes, and that the domain it files by is what encoding/json
+// decodes: on every recorded event and on events with odd tokens and invalid
+// UTF-8, which the bridge once replaced differently ("x\xff\xfe.org" filed as
+// x\uFFFD.org while counted as x\uFFFD\uFFFD.org).
 func TestBuildFilesEventsWhereTheyAreCounted(t *testing.T) {
 	b, err := New(DefaultConfig(), testLogger(t))
 	if err != nil {
@@ -47,13 +46,15 @@ func TestBuildFilesEventsWhereTheyAreCounted(t *testing.T) {
 		if err := json.Unmarshal(raw, &ref); err != nil {
 			t.Fatal(err)
 		}
-		h := r.msg.Header
-		if r.skip || r.msg.Subject != want.Subject(wire.SubjectPrefix) || h.Get(wire.HeaderDomain) != want.Domain ||
-			h.Get(wire.HeaderDomain) != ref.Meta.Domain || r.id != want.ID ||
-			h.Get(wire.HeaderEventTime) != strconv.FormatInt(want.Time.UnixMilli(), 10) {
-			t.Errorf("%.80q: filed as %q with domain %q, id %q, time %s; counted as %q, domain %q (encoding/json %q), id %q, time %d",
-				raw, r.msg.Subject, h.Get(wire.HeaderDomain), r.id, h.Get(wire.HeaderEventTime),
-				want.Subject(wire.SubjectPrefix), want.Domain, ref.Meta.Domain, want.ID, want.Time.UnixMilli())
+		head, err := event.ParseHead(raw)
+		if err != nil {
+			t.Fatalf("%.80q: ParseHead: %v", raw, err)
+		}
+		if r.skip || r.msg.Subject != want.Subject(wire.SubjectPrefix) || head.Domain != want.Domain ||
+			head.Domain != ref.Meta.Domain || r.id != want.ID || !head.Time.Equal(want.Time) {
+			t.Errorf("%.80q: filed as %q with domain %q, id %q, time %s; counted as %q, domain %q (encoding/json %q), id %q, time %s",
+				raw, r.msg.Subject, head.Domain, r.id, head.Time,
+				want.Subject(wire.SubjectPrefix), want.Domain, ref.Meta.Domain, want.ID, want.Time)
 		}
 	}
 }

@@ -353,12 +353,6 @@ func (e *env) verify(js jetstream.JetStream) {
 		if h(wire.HeaderNATSReceived) != want.received {
 			t.Errorf("seq %d: %s = %q, want %q", m.Sequence, wire.HeaderNATSReceived, h(wire.HeaderNATSReceived), want.received)
 		}
-		if ms := strconv.FormatInt(want.ev.Time.UnixMilli(), 10); h(wire.HeaderEventTime) != ms {
-			t.Errorf("seq %d: %s = %q, want %q", m.Sequence, wire.HeaderEventTime, h(wire.HeaderEventTime), ms)
-		}
-		if h(wire.HeaderDomain) != want.ev.Domain {
-			t.Errorf("seq %d: %s = %q, want %q", m.Sequence, wire.HeaderDomain, h(wire.HeaderDomain), want.ev.Domain)
-		}
 	}
 	for id := range e.sent {
 		if seen[id] != 1 {

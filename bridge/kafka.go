@@ -89,8 +89,6 @@ const (
 	hvTopic
 	hvPartition
 	hvOffset
-	hvEventTime
-	hvDomain
 	hvBridge
 	hvReceived
 	hvExpectedSeq
@@ -106,7 +104,10 @@ func (r *record) setHeader(i int, key, val string) {
 }
 
 // build turns a Kafka record into the message to publish. The payload is the raw
-// value; the headers carry meta.id, the Kafka position and the event's metadata.
+// value; the headers carry meta.id, the Kafka position, the writer and the ingest
+// time: only what a later hop reads (every header costs the server a scan per
+// lookup and the consumers a map entry per message). The subject carries the wiki
+// and type; consumers that need more decode the payload.
 func (b *Bridge) build(m kafka.Message) *record {
 	r := &record{partition: m.Partition, offset: m.Offset}
 	f, err := event.ParseHead(m.Value)
@@ -134,8 +135,6 @@ func (b *Bridge) build(m kafka.Message) *record {
 	r.setHeader(hvTopic, wire.HeaderKafkaTopic, m.Topic)
 	r.setHeader(hvPartition, wire.HeaderKafkaPartition, strconv.Itoa(m.Partition))
 	r.setHeader(hvOffset, wire.HeaderKafkaOffset, strconv.FormatInt(m.Offset, 10))
-	r.setHeader(hvEventTime, wire.HeaderEventTime, strconv.FormatInt(f.Time.UnixMilli(), 10))
-	r.setHeader(hvDomain, wire.HeaderDomain, f.Domain)
 	r.setHeader(hvBridge, HeaderBridge, b.instance)
 	if recv := kafkaHeader(m, wire.HeaderReceived); recv != "" {
 		r.setHeader(hvReceived, wire.HeaderNATSReceived, recv)

@@ -25,6 +25,24 @@ var errSkipKnown = errors.New("already in the stream")
 // expects the stream's last sequence and Nats-Msg-Id to be those the previous
 // publish leaves, so the publishes in flight form a chain: once one of them is
 // not stored, none after it can be.
+//
+// Why this is safe with many publishes in flight: the server handles one
+// connection's publishes to a stream in the order they were sent, and checks each
+// expectation against the stream as it stands when that message is stored. A
+// message stored by anyone else, a duplicate that does not advance the stream or
+// a lost publish therefore makes every later publish of the window fail its
+// expected sequence instead of landing after a gap or a foreign message, and
+// recover reads what the stream holds before sending again. Every record keeps its
+// own Nats-Msg-Id, so a publish that was stored but whose ack was lost is found by
+// resync or dropped as a duplicate, never stored twice.
+//
+// Why not atomic batches (nats-server 2.12+, AllowAtomicPublish): nats.go has no
+// client for them, and on a file-store stream the server stages every message of
+// a batch in a store of its own and copies it at the commit, which measured slower
+// here than this window (200,000 messages of 1.3 KB: about 25-30k/s in batches of
+// 500-1000 against 40k/s asynchronously); a batch also rejects
+// Nats-Expected-Last-Msg-Id and fails as a whole on one duplicate Nats-Msg-Id,
+// where a single publish is acknowledged as a duplicate.
 type publisher struct {
 	b      *Bridge
 	js     jetstream.JetStream

@@ -67,7 +67,7 @@ const rebuildMemoryLimit = 80 << 20
 func runRebuild(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var c common
 	cfg := rebuild.DefaultConfig()
-	f := newFlags("rebuild", "Rebuild every counter from the JetStream log into a fresh projection namespace, with the\nlive aggregate's own apply code, while live ingestion goes on. When the rebuilt counters\nequal the live ones at the same watermark, readers are switched to them atomically and\nthe old namespace is removed. The API never serves a half-built projection. Buckets the\nlive projection has already let expire are not rebuilt; a rebuild that fails removes its\nnamespace. Memory stays under a soft 80 MiB limit unless GOMEMLIMIT is set.", `
+	f := newFlags("rebuild", "Rebuild every counter from the JetStream log into a fresh projection namespace, counted as\nthe live aggregate counts, while live ingestion goes on. When the rebuilt counters\nequal the live ones at the same watermark, readers are switched to them atomically and\nthe old namespace is removed. The API never serves a half-built projection. Buckets the\nlive projection has already let expire are not rebuilt; a rebuild that fails removes its\nnamespace. Memory stays under a soft 80 MiB limit unless GOMEMLIMIT is set.", `
 Examples:
   wikiflow rebuild                    # rebuild, verify, switch, drop the old namespace
   wikiflow rebuild --switch=false     # build only, to compare

@@ -1,7 +1,6 @@
 package projection
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/event"
 )
 
+<<<<<<< HEAD
 // TestPartialDeltasEqualOneApply applies the recording as a rebuild does: each
 // batch's counters in one call, its sorted sets and sketches in calls of a few
 // members each. The namespace must hold exactly what the events say.
@@ -77,6 +77,8 @@ func TestPartialDeltasEqualOneApply(t *testing.T) {
 	}
 }
 
+=======
+>>>>>>> wt-speed
 // TestHorizonLeavesOutExpiredBuckets: a Delta with a horizon skips exactly the
 // buckets the live projection has let expire by then.
 func TestHorizonLeavesOutExpiredBuckets(t *testing.T) {
@@ -160,75 +162,5 @@ func TestSortedSetMembersInSetOrder(t *testing.T) {
 	wantOne := []any{"x.org|a", "x.org|c"}
 	if !slices.Equal(zset, append(slices.Clone(wantZ), wantZ...)) || !slices.Equal(zone, append(slices.Clone(wantOne), wantOne...)) {
 		t.Errorf("members in order %v then %v; want %v then %v per bucket", zset, zone, wantZ, wantOne)
-	}
-}
-
-// TestSplitGroups: pieces keep every item in order, at most max per call, with
-// the key's TTL on its last piece.
-func TestSplitGroups(t *testing.T) {
-	keys := []string{"h", "z", "p"}
-	args := []any{
-		5, opHash, int64(60), 3, "f1", int64(1), "f2", int64(2), "f3", int64(3),
-		6, opZSet, int64(0), 2, "m1", "m2", int64(4), int64(5),
-		6, opZOne, int64(70), 4, "m3", "m4", "m5", "m6",
-		7, opHLL, int64(80), 1, "u1",
-	}
-	type item struct {
-		key, op string
-		vals    []any
-		ttl     int64
-	}
-	var got []item
-	calls := 0
-	splitGroups(keys, args, 3, func(ck []string, ca []any) {
-		calls++
-		n := 0
-		for i := 0; i < len(ca); {
-			ki, op, ttl, m := ca[i].(int), ca[i+1].(string), ca[i+2].(int64), ca[i+3].(int)
-			w := 2
-			if op == opZOne || op == opHLL {
-				w = 1
-			}
-			body := ca[i+4 : i+4+w*m]
-			for j := 0; j < m; j++ {
-				it := item{key: ck[ki-applyFixedKeys-1], op: op}
-				switch {
-				case w == 1:
-					it.vals = []any{body[j]}
-				case op == opZSet:
-					it.vals = []any{body[j], body[m+j]}
-				default:
-					it.vals = []any{body[2*j], body[2*j+1]}
-				}
-				if j == m-1 {
-					it.ttl = ttl
-				}
-				got = append(got, it)
-			}
-			n += m
-			i += 4 + w*m
-		}
-		if n > 3 {
-			t.Errorf("call %d carries %d items, more than 3", calls, n)
-		}
-	})
-	want := []item{
-		{"h", opHash, []any{"f1", int64(1)}, 0}, {"h", opHash, []any{"f2", int64(2)}, 0}, {"h", opHash, []any{"f3", int64(3)}, 60},
-		{"z", opZSet, []any{"m1", int64(4)}, 0}, {"z", opZSet, []any{"m2", int64(5)}, 0},
-		{"z", opZOne, []any{"m3"}, 0}, {"z", opZOne, []any{"m4"}, 0}, {"z", opZOne, []any{"m5"}, 0}, {"z", opZOne, []any{"m6"}, 70},
-		{"p", opHLL, []any{"u1"}, 80},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d items, want %d: %v", len(got), len(want), got)
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		// A piece's TTL is on its last item; only the group's last piece keeps it.
-		if g.key != w.key || g.op != w.op || !slices.Equal(g.vals, w.vals) || g.ttl != w.ttl {
-			t.Errorf("item %d = %+v, want %+v", i, g, w)
-		}
-	}
-	if calls != 4 {
-		t.Errorf("%d calls, want 4 (10 items, 3 per call)", calls)
 	}
 }

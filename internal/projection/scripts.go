@@ -243,3 +243,25 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 return {1}
 `
+
+// zincrSource is the sorted-set increment script of Bulk: KEYS[1] is the set,
+// ARGV member, increment pairs (each member once). It reads the members' scores
+// with one ZMSCORE and writes the sums with one ZADD: what ZINCRBY per member
+// computes, in two commands. Bulk sends well-formed arguments only; an increment
+// that is not a number makes the script fail before its write.
+const zincrSource = `
+local n = #ARGV / 2
+local members = {}
+for i = 1, n do members[i] = ARGV[2 * i - 1] end
+local old = redis.call('ZMSCORE', KEYS[1], unpack(members))
+local set = {}
+for i = 1, n do
+  local v = tonumber(ARGV[2 * i])
+  if not v then return redis.error_reply('ERR wikiflow zincr: increment is not a number') end
+  if old[i] then v = v + tonumber(old[i]) end
+  set[2 * i - 1] = string.format('%.17g', v)
+  set[2 * i] = members[i]
+end
+redis.call('ZADD', KEYS[1], unpack(set))
+return n
+`

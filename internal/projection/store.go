@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -28,12 +26,13 @@ type Store struct {
 	c            Client
 	applyScript  *redis.Script
 	switchScript *redis.Script
+	zincrScript  *redis.Script
 }
 
 // NewStore returns a Store over c for the base name base (wire.DefaultHash in
 // production).
 func NewStore(c Client, base string) *Store {
-	return &Store{Reader: NewReader(c, base), c: c, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource)}
+	return &Store{Reader: NewReader(c, base), c: c, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource), zincrScript: redis.NewScript(zincrSource)}
 }
 
 // ApplyStatus says what Apply did.
@@ -121,136 +120,10 @@ func (s *Store) encodeApply(ns, consumer string, prevSeq, lastSeq uint64, d *Del
 		// Sorted sets and sketches alone: the events were counted with the counts.
 		events, asOf, first = 0, 0, 0
 	}
-	req := "0"
-	if requireCurrent {
-		req = "1"
-	}
 	keys = append(keys, k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy())
-	args = append(args, ns, DefaultNamespace, consumer,
-		strconv.FormatUint(prevSeq, 10), strconv.FormatUint(lastSeq, 10),
-		strconv.FormatInt(time.Now().UnixMilli(), 10), strconv.FormatInt(asOf, 10),
-		strconv.FormatInt(events, 10), strconv.FormatUint(first, 10), req)
+	args = applyHeader(ns, consumer, prevSeq, lastSeq, asOf, events, first, requireCurrent, args)
 	keys, args = d.encode(k, keys, args)
 	return keys, args, nil
-}
-
-// Prepared is a Delta encoded for one namespace and consumer: one or more apply
-// script calls, made by PrepareStandby or PrepareDetail and run by RunPrepared.
-// It owns its memory: the Delta may be reset or reused as soon as it is prepared.
-type Prepared struct {
-	ns, consumer string
-	calls        []preparedCall
-}
-
-type preparedCall struct {
-	keys []string
-	args []any
-}
-
-// PrepareStandby encodes what ApplyStandby applies, as one call.
-func (s *Store) PrepareStandby(ns, consumer string, prevSeq, lastSeq uint64, d *Delta) (*Prepared, error) {
-	keys, args, err := s.encodeApply(ns, consumer, prevSeq, lastSeq, d, false, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &Prepared{ns: ns, consumer: consumer, calls: []preparedCall{{keys, args}}}, nil
-}
-
-// PrepareDetail encodes d, a Delta counting only Detail (sorted sets and sketches),
-// for namespace ns whose watermark for consumer is seq, in calls of at most
-// maxItems members each so that none of them holds Redis long. Each call checks
-// that the watermark is still seq and changes nothing else in the meta. Unlike
-// one Apply, the calls are not atomic together: use it only for a namespace nobody
-// reads yet (a rebuild's), which is dropped if a call fails.
-func (s *Store) PrepareDetail(ns, consumer string, seq uint64, d *Delta, maxItems int) (*Prepared, error) {
-	if d.parts&Counts != 0 {
-		return nil, errors.New("prepare detail: the delta also counts the counters")
-	}
-	if maxItems < 1 {
-		return nil, fmt.Errorf("prepare detail: %d items per call", maxItems)
-	}
-	keys, args, err := s.encodeApply(ns, consumer, seq, seq, d, false, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	p := &Prepared{ns: ns, consumer: consumer}
-	fixedKeys, fixedArgs := keys[:applyFixedKeys], args[:applyFixedArgs]
-	splitGroups(keys[applyFixedKeys:], args[applyFixedArgs:], maxItems, func(ck []string, ca []any) {
-		p.calls = append(p.calls, preparedCall{append(slices.Clip(fixedKeys), ck...), append(slices.Clip(fixedArgs), ca...)})
-	})
-	return p, nil
-}
-
-// RunPrepared runs p's calls in order and returns the last one's result; it stops
-// at the first call that is not applied (Conflict or Stale) or fails.
-func (s *Store) RunPrepared(ctx context.Context, p *Prepared) (ApplyResult, error) {
-	var res ApplyResult
-	for _, c := range p.calls {
-		v, err := s.applyScript.Run(ctx, s.c, c.keys, c.args...).Slice()
-		if err != nil {
-			return ApplyResult{}, fmt.Errorf("apply to %s as %s (%v,%v]: %w", p.ns, p.consumer, c.args[3], c.args[4], err)
-		}
-		if res, err = parseApply(v); err != nil || res.Status != Applied {
-			return res, err
-		}
-	}
-	return res, nil
-}
-
-// splitGroups cuts encoded groups (keys and args after the fixed ones, key
-// indexes counting the fixed keys) into calls of at most max items, splitting a
-// group where needed; the pieces keep their order, and a key's TTL goes with its
-// last piece. call receives each call's keys and groups, re-indexed.
-func splitGroups(keys []string, args []any, max int, call func(keys []string, args []any)) {
-	var ck []string
-	var ca []any
-	index := map[int]int{} // key index in keys -> index in ck
-	items := 0
-	emit := func() {
-		if len(ca) > 0 {
-			call(ck, ca)
-		}
-		ck, ca, items = nil, nil, 0
-		clear(index)
-	}
-	for i := 0; i < len(args); {
-		ki, op, ttl, n := args[i].(int), args[i+1].(string), args[i+2].(int64), args[i+3].(int)
-		body := args[i+4:]
-		width := 2
-		if op == opZOne || op == opHLL {
-			width = 1
-		}
-		for from := 0; from < n; {
-			if items >= max {
-				emit()
-			}
-			to := min(n, from+max-items)
-			local, ok := index[ki]
-			if !ok {
-				ck = append(ck, keys[ki-applyFixedKeys-1])
-				local = applyFixedKeys + len(ck)
-				index[ki] = local
-			}
-			t := int64(0)
-			if to == n {
-				t = ttl
-			}
-			ca = append(ca, local, op, t, to-from)
-			switch {
-			case width == 1:
-				ca = append(ca, body[from:to]...)
-			case op == opZSet: // members, then increments
-				ca = append(ca, body[from:to]...)
-				ca = append(ca, body[n+from:n+to]...)
-			default: // field value pairs
-				ca = append(ca, body[2*from:2*to]...)
-			}
-			items += to - from
-			from = to
-		}
-		i += 4 + width*n
-	}
-	emit()
 }
 
 func parseApply(v []any) (ApplyResult, error) {

@@ -42,9 +42,4 @@ const (
 	HeaderKafkaOffset    = "Kafka-Offset"
 	// HeaderNATSReceived is HeaderReceived carried over to JetStream.
 	HeaderNATSReceived = "Wikiflow-Received"
-	// HeaderEventTime carries meta.dt as Unix milliseconds, so consumers that count by
-	// event time need not parse the body for it.
-	HeaderEventTime = "Wikiflow-Event-Time"
-	// HeaderDomain carries meta.domain.
-	HeaderDomain = "Wikiflow-Domain"
 )

@@ -22,7 +22,9 @@ type build struct {
 	*Rebuilder
 	rc    *redis.Client
 	store *projection.Store
-	res   *Result
+	// bulk writes into the namespace being built.
+	bulk *projection.Bulk
+	res  *Result
 	// live is the namespace current when the rebuild started; names its
 	// consumers (the fields of its watermarks), sorted.
 	live  string
@@ -39,9 +41,9 @@ type consumerRun struct {
 	cons    jetstream.Consumer
 	it      jetstream.MessagesContext
 	applied uint64
-	next    jetstream.Msg     // read beyond the current target, applied in a later round
-	counts  *projection.Delta // the counters of the batch being read
-	detail  *projection.Delta // its sorted sets and sketches
+	next    jetstream.Msg // read beyond the current target, applied in a later round
+	// deltas are the batch being counted and the one being written.
+	deltas [2]*projection.Delta
 }
 
 // readLive reads the live namespace, its consumers and the horizon: its as_of,
@@ -89,14 +91,14 @@ func (b *build) openRuns(ctx context.Context, st jetstream.Stream, horizon time.
 			return closeAll, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
 		undo = append(undo, func() { removeConsumer(st, oc) })
-		it, err := oc.Messages(jetstream.PullMaxBytes(readAheadBytes))
+		it, err := oc.Messages(jetstream.PullMaxMessagesWithBytesLimit(readAheadMessages, readAheadBytes))
 		if err != nil {
 			return closeAll, fmt.Errorf("replay consumer for %s: %w", name, err)
 		}
 		undo = append(undo, it.Stop)
 		b.runs = append(b.runs, &consumerRun{name: name, cons: oc, it: it,
-			counts: projection.NewPartialDelta(projection.Counts, horizon),
-			detail: projection.NewPartialDelta(projection.Detail, horizon)})
+			deltas: [2]*projection.Delta{projection.NewPartialDelta(projection.AllParts, horizon),
+				projection.NewPartialDelta(projection.AllParts, horizon)}})
 	}
 	return closeAll, nil
 }
@@ -131,6 +133,7 @@ func (b *build) claimTarget(ctx context.Context, state jetstream.StreamState) er
 		return err
 	}
 	b.res.To = to
+	b.bulk = b.store.NewBulk(to)
 	if state.FirstSeq > 1 {
 		b.res.Partial = true
 		b.res.PartialFrom = state.FirstTime.UTC()
@@ -187,7 +190,7 @@ func (b *build) catchUpAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		n, err := b.catchUp(ctx, b.store, b.res.To, cr, target, b.prog)
+		n, err := b.catchUp(ctx, b.bulk, cr, target, b.prog)
 		b.res.Events += n
 		if err != nil {
 			return err

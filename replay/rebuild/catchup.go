@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,15 +15,18 @@ import (
 
 // catchUp applies cr's share of the log up to and including target.
 //
-// The reader counts each batch, encodes it and hands it to an applier goroutine,
-// so that reading, counting and encoding overlap with Redis applying the previous
-// batches. A batch's counters are applied in one call that moves the rebuilt
-// namespace's watermark; its sorted sets and sketches follow in calls of at most
-// detailPerCall members, their members in each set's own order. Before catchUp
-// returns every batch is applied, hence before any comparison or switch.
-func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns string, cr *consumerRun, target uint64, prog *progress) (int64, error) {
-	a := startApplier(ctx, store, ns, cr, prog)
-	b := &batcher{store: store, ns: ns, cr: cr, a: a, size: r.cfg.BatchSize, sent: cr.applied}
+// The reader counts each batch into a Delta and hands it to an applier
+// goroutine, which writes it to the namespace with pipelined commands
+// (projection.Bulk) while the reader counts the next batch into a second Delta.
+// No batch moves the watermark: once every batch up to target is written,
+// one checkpoint records the range, its event count and its newest event time.
+// A failure in between leaves the namespace's watermarks where they were and
+// the rebuild drops the namespace; a crash leaves a namespace nobody points at,
+// which no rebuild resumes. Before catchUp returns every batch is written and
+// checkpointed, hence before any comparison or switch.
+func (r *Rebuilder) catchUp(ctx context.Context, bulk *projection.Bulk, cr *consumerRun, target uint64, prog *progress) (int64, error) {
+	a := startApplier(ctx, bulk, cr, prog)
+	b := &batcher{cr: cr, a: a, size: r.cfg.BatchSize, sent: cr.applied, d: cr.deltas[0]}
 	err := b.readUpTo(ctx, target)
 	if err == nil {
 		err = b.flush()
@@ -36,6 +40,15 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 	if err := a.stop(); err != nil {
 		return a.applied, err
 	}
+	if a.upto > cr.applied {
+		res, err := bulk.Checkpoint(ctx, cr.name, cr.applied, a.upto, b.events, b.asOf, b.firstSeq)
+		if err != nil {
+			return a.applied, err
+		}
+		if res.Status != projection.Applied {
+			return a.applied, fmt.Errorf("checkpoint as %s: %s (watermark %d): another rebuild is writing to the namespace?", cr.name, res.Status, res.Watermark)
+		}
+	}
 	cr.applied = a.upto
 	if cr.applied < target {
 		return a.applied, fmt.Errorf("consumer %s: the log skipped from %d past the live watermark %d (was its filter changed?)", cr.name, cr.applied, target)
@@ -43,36 +56,47 @@ func (r *Rebuilder) catchUp(ctx context.Context, store *projection.Store, ns str
 	return a.applied, nil
 }
 
-// batch is one counted and encoded batch waiting for Redis.
+// batch is one counted batch waiting for Redis.
 type batch struct {
-	preps []*projection.Prepared
-	upto  uint64 // the last sequence it holds
-	n     int    // the messages it holds
+	d    *projection.Delta
+	upto uint64 // the last sequence it holds
+	n    int    // the messages it holds
 }
 
-// applier applies batches in order in its own goroutine. applied and upto are
-// written by that goroutine only, and read after stop.
+// applier writes batches in order in its own goroutine and hands their Deltas
+// back, reset, on free. applied and upto are written by that goroutine only, and
+// read after stop.
 type applier struct {
 	jobs     chan batch
+	free     chan *projection.Delta
 	failed   chan error
 	finished chan struct{}
 	applied  int64  // messages applied
 	upto     uint64 // the last sequence applied
 }
 
-// startApplier starts the applier of cr's batches to namespace ns.
-func startApplier(ctx context.Context, store *projection.Store, ns string, cr *consumerRun, prog *progress) *applier {
-	a := &applier{jobs: make(chan batch, applyQueue), failed: make(chan error, 1), finished: make(chan struct{}), upto: cr.applied}
-	go a.run(ctx, store, ns, cr.name, prog)
+// startApplier starts the applier of cr's batches.
+func startApplier(ctx context.Context, bulk *projection.Bulk, cr *consumerRun, prog *progress) *applier {
+	a := &applier{jobs: make(chan batch, 1), free: make(chan *projection.Delta, len(cr.deltas)),
+		failed: make(chan error, 1), finished: make(chan struct{}), upto: cr.applied}
+	for _, d := range cr.deltas[1:] {
+		a.free <- d
+	}
+	go a.run(ctx, bulk, prog)
 	return a
 }
 
-func (a *applier) run(ctx context.Context, store *projection.Store, ns, consumer string, prog *progress) {
+func (a *applier) run(ctx context.Context, bulk *projection.Bulk, prog *progress) {
 	defer close(a.finished)
 	for j := range a.jobs {
-		if err := applyBatch(ctx, store, ns, consumer, j); err != nil {
+		err := bulk.Write(ctx, j.d)
+		j.d.Reset()
+		a.free <- j.d
+		if err != nil {
 			a.failed <- err
-			for range a.jobs {
+			for j := range a.jobs {
+				j.d.Reset()
+				a.free <- j.d
 			}
 			return
 		}
@@ -82,28 +106,21 @@ func (a *applier) run(ctx context.Context, store *projection.Store, ns, consumer
 	}
 }
 
-// applyBatch runs a batch's prepared calls.
-func applyBatch(ctx context.Context, store *projection.Store, ns, consumer string, j batch) error {
-	for _, p := range j.preps {
-		res, err := store.RunPrepared(ctx, p)
-		if err != nil {
-			return err
-		}
-		if res.Status != projection.Applied {
-			return fmt.Errorf("apply to %s as %s: %s (watermark %d): another rebuild is writing to it?", ns, consumer, res.Status, res.Watermark)
-		}
-	}
-	return nil
-}
-
-// send queues a batch, or returns the error the applier stopped with.
-func (a *applier) send(j batch) error {
+// send queues a batch and returns an empty Delta for the next one, or the error
+// the applier stopped with.
+func (a *applier) send(j batch) (*projection.Delta, error) {
 	select {
 	case a.jobs <- j:
-		return nil
 	case err := <-a.failed:
 		a.failed <- err
-		return err
+		return nil, err
+	}
+	select {
+	case d := <-a.free:
+		return d, nil
+	case err := <-a.failed:
+		a.failed <- err
+		return nil, err
 	}
 }
 
@@ -126,15 +143,20 @@ func (a *applier) stop() error {
 // batcher reads cr's messages, counts them into batches of size and sends each
 // to the applier.
 type batcher struct {
-	store *projection.Store
-	ns    string
-	cr    *consumerRun
-	a     *applier
-	size  int
+	cr   *consumerRun
+	a    *applier
+	size int
+	// d is the Delta being counted.
+	d *projection.Delta
 	// sent is the last sequence of the batches sent; last the last sequence
 	// counted; pending how many messages are counted but not sent.
 	sent, last uint64
 	pending    int
+	// events, asOf and firstSeq are what the checkpoint records: the events
+	// counted, the newest event time, the sequence of the first event counted.
+	events   int64
+	asOf     time.Time
+	firstSeq uint64
 }
 
 // readUpTo counts messages up to and including target; a message beyond it is
@@ -186,8 +208,10 @@ func (b *batcher) next(ctx context.Context, target uint64) (jetstream.Msg, error
 // count adds one message (sequence seq) to the batch, sending the batch when full.
 func (b *batcher) count(data []byte, seq uint64) error {
 	if ev, err := event.Parse(data); err == nil {
-		b.cr.counts.Add(&ev)
-		b.cr.detail.Add(&ev)
+		b.d.Add(&ev)
+		if b.firstSeq == 0 {
+			b.firstSeq = seq
+		}
 	}
 	b.last = seq
 	b.pending++
@@ -197,24 +221,20 @@ func (b *batcher) count(data []byte, seq uint64) error {
 	return nil
 }
 
-// flush encodes the pending batch and sends it to the applier.
+// flush sends the pending batch to the applier.
 func (b *batcher) flush() error {
 	if b.pending == 0 {
 		return nil
 	}
-	counts, err := b.store.PrepareStandby(b.ns, b.cr.name, b.sent, b.last, b.cr.counts)
+	b.events += int64(b.d.Len())
+	if t := b.d.AsOf(); t.After(b.asOf) {
+		b.asOf = t
+	}
+	d, err := b.a.send(batch{d: b.d, upto: b.last, n: b.pending})
 	if err != nil {
 		return err
 	}
-	detail, err := b.store.PrepareDetail(b.ns, b.cr.name, b.last, b.cr.detail, detailPerCall)
-	if err != nil {
-		return err
-	}
-	b.cr.counts.Reset()
-	b.cr.detail.Reset()
-	if err := b.a.send(batch{preps: []*projection.Prepared{counts, detail}, upto: b.last, n: b.pending}); err != nil {
-		return err
-	}
+	b.d = d
 	b.sent, b.pending = b.last, 0
 	return nil
 }

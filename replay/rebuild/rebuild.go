@@ -1,7 +1,8 @@
 // Package rebuild rebuilds wikiflow's projection from the JetStream log: it
 // replays every live consumer's share of the retained log into a fresh
-// namespace with the live aggregate's apply code, catches up with the live
-// watermarks, verifies the counters against the live ones at an equal
+// namespace, counted with the live aggregate's Delta and written with pipelined
+// commands (one checkpoint per catch-up, not a script per batch), catches up
+// with the live watermarks, verifies the counters against the live ones at an equal
 // watermark, and switches readers to it atomically.
 package rebuild
 
@@ -106,17 +107,16 @@ func (c Config) Validate() error {
 
 // Replay tuning.
 const (
-	// readAheadBytes is how many bytes of messages the replay keeps requested
-	// ahead of the one being counted.
-	readAheadBytes = 4 << 20
+	// readAheadMessages is how many messages the replay keeps requested ahead of
+	// the one being counted, and readAheadBytes bounds one request's bytes (it
+	// must exceed the largest message). A bytes-only limit (PullMaxBytes) would
+	// make the client allocate a buffer channel of a million message pointers,
+	// which the garbage collector scans at every cycle.
+	readAheadMessages = 2048
+	readAheadBytes    = 4 << 20
 	// idleRead is how long the replay waits for a message before it checks that
 	// the log still has some for it.
 	idleRead = 2 * time.Second
-	// applyQueue is how many counted and encoded batches may wait for Redis.
-	applyQueue = 1
-	// detailPerCall bounds the sorted-set members and sketch entries one apply
-	// call carries, so that no call holds Redis for long (about 20 ms each).
-	detailPerCall = 10_000
 )
 
 // Result describes a finished rebuild.
@@ -169,7 +169,7 @@ func (r *Rebuilder) Run(ctx context.Context) (Result, error) {
 }
 
 // RunWith rebuilds over existing connections: replay every live consumer's share
-// of the retained log into a fresh namespace with the live aggregate's apply code,
+// of the retained log into a fresh namespace, counted as the live aggregate counts,
 // catch up with the live watermarks, verify the counters against the live ones at
 // an equal watermark, and switch the pointer atomically.
 func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client) (res Result, err error) {

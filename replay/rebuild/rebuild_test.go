@@ -449,3 +449,67 @@ func TestFailedRebuildLeavesNothingBehind(t *testing.T) {
 		t.Errorf("the failed rebuild left %d keys of %s, such as %s", len(keys), res.To, keys[0])
 	}
 }
+
+// cancelOnWrite cancels a rebuild at its first progress line, drawn once a
+// batch is written, and records what the namespace being built held then.
+type cancelOnWrite struct {
+	t       *testing.T
+	f       *fixture
+	cancel  context.CancelFunc
+	written int // counter keys of the namespace being built
+	marks   int // watermarks recorded in it
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	if c.cancel == nil {
+		return len(p), nil
+	}
+	c.cancel()
+	c.cancel = nil
+	ctx := context.Background()
+	keys, err := c.f.rc.Keys(ctx, "{"+c.f.base+"}:ns:r*").Result()
+	if err != nil {
+		c.t.Error(err)
+	}
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":wm") {
+			n, _ := c.f.rc.HLen(ctx, k).Result()
+			c.marks += int(n)
+		} else if !strings.HasSuffix(k, ":meta") {
+			c.written++
+		}
+	}
+	return len(p), nil
+}
+
+// TestInterruptedRebuildLeavesThePointer stops a rebuild once it has written
+// counters into its namespace, before any checkpoint: the written batches moved
+// no watermark, the pointer still names the live namespace, whose counts and
+// legacy hash are untouched, and the unfinished namespace is removed.
+func TestInterruptedRebuildLeavesThePointer(t *testing.T) {
+	f := newFixture(t, 0)
+	evs := recording.Events()
+	want := f.countLive(t, evs)
+	cfg := DefaultConfig()
+	cfg.Base, cfg.BatchSize = f.base, 100
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rctx, stop := context.WithCancel(ctx)
+	w := &cancelOnWrite{t: t, f: f, cancel: stop}
+	res, err := New(cfg, f.log, w).RunWith(rctx, f.nc, f.rc)
+	if err == nil || res.Switched {
+		t.Fatalf("interrupted rebuild: %v %+v", err, res)
+	}
+	if w.written == 0 || w.marks != 0 {
+		t.Fatalf("when interrupted the namespace held %d counter keys and %d watermarks; want some and none", w.written, w.marks)
+	}
+	store := projection.NewStore(f.rc, f.base)
+	if cur, err := store.Current(ctx); err != nil || cur != projection.DefaultNamespace {
+		t.Fatalf("pointer = %q %v, want %q", cur, err, projection.DefaultNamespace)
+	}
+	equalCounts(t, "legacy hash after the interrupted rebuild", f.legacy(t), want)
+	keys, err := f.rc.Keys(ctx, store.Keys(res.To).Prefix()+"*").Result()
+	if err != nil || len(keys) > 0 {
+		t.Errorf("the interrupted rebuild left %d keys of %s (%v)", len(keys), res.To, err)
+	}
+}
