@@ -1,8 +1,6 @@
 package chaos
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,32 +17,21 @@ import (
 func RecordingTruth() (map[string]int64, map[string]bool, error) {
 	counts := map[string]int64{}
 	ids := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(recording.NDJSON()))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	for _, rec := range recording.Events() {
 		var ev struct {
 			Meta struct {
 				ID     string `json:"id"`
 				Domain string `json:"domain"`
 			} `json:"meta"`
 		}
-		if err := json.Unmarshal(b, &ev); err != nil {
-			return nil, nil, fmt.Errorf("recording line %d: %w", line, err)
+		if err := json.Unmarshal(rec.Data, &ev); err != nil {
+			return nil, nil, fmt.Errorf("recording line %d: %w", rec.Line, err)
 		}
 		if ev.Meta.Domain == "canary" || ev.Meta.ID == "" || ids[ev.Meta.ID] {
 			continue
 		}
 		ids[ev.Meta.ID] = true
 		counts[ev.Meta.Domain]++
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("recording: %w", err)
 	}
 	return counts, ids, nil
 }
