@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
@@ -115,7 +114,7 @@ type position struct {
 
 // stampsKey is the hash of the namespace's stamps and refusals.
 func (w *worker) stampsKey(ns string) string {
-	return projection.New(w.cfg.Base, ns).Prefix() + "stamps"
+	return w.store.Keys(ns).Prefix() + "stamps"
 }
 
 // position reads the namespace, the watermark and the tail-loss records.
