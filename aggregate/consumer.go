@@ -25,11 +25,11 @@ func (w *worker) setup(ctx context.Context) error {
 	if err := w.store.ClaimShards(ctx); err != nil {
 		return fmt.Errorf("redis %s: %w", w.redisAddr, err)
 	}
-	stream, err := w.openStream(ctx)
+	stream, source, err := w.openStream(ctx)
 	if err != nil {
 		return err
 	}
-	if err := w.checkTail(ctx, stream, pos); err != nil {
+	if err := w.checkTail(ctx, source, pos); err != nil {
 		return err
 	}
 	cons, err := w.ensureConsumer(ctx, stream)
@@ -69,16 +69,19 @@ func (w *worker) setup(ctx context.Context) error {
 	return nil
 }
 
-// openStream returns the stream to consume: the configured one, or its shard mirror.
-func (w *worker) openStream(ctx context.Context) (jetstream.Stream, error) {
+// openStream returns the stream to consume (the configured one, or its shard
+// mirror) and the stream its tail is checked against: the configured one, since a
+// mirror keeps its source's sequences and message times, but ignores messages at
+// sequences it holds already, as those of a source that lost its tail.
+func (w *worker) openStream(ctx context.Context) (consume, source jetstream.Stream, err error) {
 	if w.shards > 1 {
 		return w.ensureMirror(ctx)
 	}
 	s, err := w.js.Stream(ctx, w.cfg.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
+		return nil, nil, fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
 	}
-	return s, nil
+	return s, s, nil
 }
 
 // reposition deletes the durable consumer and creates it again to deliver from

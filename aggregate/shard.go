@@ -35,7 +35,10 @@ import (
 //     check and the contiguity rules (contiguity.go) hold unchanged. With one
 //     filter subject per shard, "the first message at or after P+1 on the
 //     filter subject" (GetMsg with a subject) is exactly the message that must
-//     follow P, however far apart the shard's sequences are.
+//     follow P, however far apart the shard's sequences are. The mirror also
+//     keeps the source's message times, so the tail checks (tail.go) run against
+//     the source: a source that lost its tail and reused sequences is noticed,
+//     although the mirror, which ignores sequences it holds, would not show it.
 //   - Partitioning by wiki puts every counter of a wiki, and so of its domain, in
 //     one shard: a top list of the projection is the merge of the shards' top
 //     lists, exactly, and each domain's all-time count comes from one shard.
@@ -102,30 +105,31 @@ func mirrorConfig(src jetstream.StreamConfig, n, replicas int) jetstream.StreamC
 }
 
 // ensureMirror returns the shard mirror of the source stream, creating it when
-// missing; an existing mirror is left as it is (a difference is logged).
-func (w *worker) ensureMirror(ctx context.Context) (jetstream.Stream, error) {
+// missing (an existing mirror of another partitioning is an error), and the
+// source stream.
+func (w *worker) ensureMirror(ctx context.Context) (mirror, source jetstream.Stream, err error) {
 	src, err := w.js.Stream(ctx, w.source)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", w.source, err)
+		return nil, nil, fmt.Errorf("stream %s: %w", w.source, err)
 	}
 	want := mirrorConfig(src.CachedInfo().Config, w.shards, w.cfg.Replicas)
 	s, err := w.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if s, err = w.js.CreateStream(ctx, want); err == nil {
 			w.log.Info("created the shard mirror", "stream", want.Name, "source", w.source, "shards", w.shards, "replicas", want.Replicas)
-			return s, nil
+			return s, src, nil
 		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = w.js.Stream(ctx, want.Name)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shard mirror %s: %w", want.Name, err)
+		return nil, nil, fmt.Errorf("shard mirror %s: %w", want.Name, err)
 	}
 	cur := s.CachedInfo().Config
 	if cur.Mirror == nil || cur.Mirror.Name != w.source || len(cur.Mirror.SubjectTransforms) != 1 ||
 		cur.Mirror.SubjectTransforms[0] != want.Mirror.SubjectTransforms[0] {
-		return nil, fmt.Errorf("shard mirror %s: it is not a mirror of %s partitioned into %d shards", want.Name, w.source, w.shards)
+		return nil, nil, fmt.Errorf("shard mirror %s: it is not a mirror of %s partitioned into %d shards", want.Name, w.source, w.shards)
 	}
-	return s, nil
+	return s, src, nil
 }
