@@ -26,7 +26,8 @@ type Config struct {
 	Consumer string
 	// FilterSubject selects the events this consumer counts (default
 	// wire.SubjectAll, every event). Scale out with disjoint filters, each with its
-	// own Consumer name (and so its own watermark).
+	// own Consumer name (and so its own watermark), or with Shard, which
+	// partitions every event by wiki.
 	FilterSubject string
 	// Base is the projection's base name, which is also the name of the legacy
 	// domain -> count hash (default wire.DefaultHash, "wikimedia_stats").

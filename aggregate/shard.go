@@ -79,8 +79,9 @@ func ShardConsumer(consumer string, k, n int) string {
 	return consumer + "-s" + strconv.Itoa(k)
 }
 
-// mirrorConfig is the configuration of the shard mirror of src for n shards.
-func mirrorConfig(src jetstream.StreamConfig, n, replicas int) jetstream.StreamConfig {
+// MirrorConfig is the configuration of the shard mirror of the stream src for n
+// shards with replicas replicas (0: src's), as the aggregate creates it.
+func MirrorConfig(src jetstream.StreamConfig, n, replicas int) jetstream.StreamConfig {
 	if replicas == 0 {
 		replicas = src.Replicas
 	}
@@ -112,7 +113,7 @@ func (w *worker) ensureMirror(ctx context.Context) (mirror, source jetstream.Str
 	if err != nil {
 		return nil, nil, fmt.Errorf("stream %s: %w", w.source, err)
 	}
-	want := mirrorConfig(src.CachedInfo().Config, w.shards, w.cfg.Replicas)
+	want := MirrorConfig(src.CachedInfo().Config, w.shards, w.cfg.Replicas)
 	s, err := w.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if s, err = w.js.CreateStream(ctx, want); err == nil {

@@ -79,7 +79,17 @@ func (b *backlog) publish(ctx context.Context, js jetstream.JetStream, n int) er
 			return fmt.Errorf("publish: %w", err)
 		}
 		b.subjects = append(b.subjects, m.Subject)
+		if i%2000 == 1999 {
+			if err := complete(ctx, js); err != nil {
+				return err
+			}
+		}
 	}
+	return complete(ctx, js)
+}
+
+// complete waits until every asynchronous publish was acknowledged.
+func complete(ctx context.Context, js jetstream.JetStream) error {
 	select {
 	case <-js.PublishAsyncComplete():
 		return nil
@@ -108,7 +118,8 @@ func (b *backlog) lastOf(k, n int) (last uint64, events int) {
 }
 
 // measure counts the backlog with n aggregate processes into a fresh
-// projection and measures their CPU, Redis's and this process's.
+// projection and measures their CPU, Redis's and this process's. With n > 1 the
+// shard mirror is created and filled first, and measured on its own.
 func (b *backlog) measure(ctx context.Context, o options, n int) (result, error) {
 	r := result{shards: n, events: len(b.subjects), shardCPU: make([]time.Duration, n), shardEvents: make([]int, n)}
 	rc, err := brokers.Redis{URL: o.redisURL}.Universal()
@@ -116,6 +127,11 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 		return r, err
 	}
 	defer rc.Close()
+	if n > 1 {
+		if r.mirror, err = b.fillMirror(ctx, n); err != nil {
+			return r, err
+		}
+	}
 	base := fmt.Sprintf("shardcost_%d_%d", n, time.Now().UnixNano())
 	redis0, err := redisCPU(ctx, rc)
 	if err != nil {
@@ -124,6 +140,14 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 	self0 := selfCPU()
 	start := time.Now()
 	procs := make([]*exec.Cmd, n)
+	defer func() {
+		for _, p := range procs {
+			if p != nil && p.ProcessState == nil {
+				_ = p.Process.Kill()
+				_ = p.Wait()
+			}
+		}
+	}()
 	for k := range n {
 		procs[k] = exec.CommandContext(ctx, o.bin, "aggregate", "--nats-url", b.srv.ClientURL(), "--redis-url", o.redisURL,
 			"--hash", base, "--shard", fmt.Sprintf("%d/%d", k, n), "--consumer", "cost"+strconv.Itoa(n))
@@ -132,21 +156,8 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 			return r, err
 		}
 	}
-	defer func() {
-		for _, p := range procs {
-			if p.ProcessState == nil {
-				_ = p.Process.Kill()
-				_ = p.Wait()
-			}
-		}
-	}()
-	for k := range n {
-		last, events := b.lastOf(k, n)
-		r.shardEvents[k] = events
-		st := projection.NewShardStore(rc, base, k, n)
-		if err := waitWatermark(ctx, st, aggregate.ShardConsumer("cost"+strconv.Itoa(n), k, n), last); err != nil {
-			return r, fmt.Errorf("shard %d: %w", k, err)
-		}
+	if err := b.waitShards(ctx, rc, base, procs, &r); err != nil {
+		return r, err
 	}
 	r.wall = time.Since(start)
 	r.nats = selfCPU() - self0
@@ -154,13 +165,93 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 		return r, err
 	}
 	r.redisCPU -= redis0
-	for k, p := range procs {
+	for _, p := range procs {
 		_ = p.Process.Signal(syscall.SIGTERM)
 		_ = p.Wait()
-		r.shardCPU[k] = p.ProcessState.UserTime() + p.ProcessState.SystemTime()
-		r.aggCPU += r.shardCPU[k]
 	}
 	return r, nil
+}
+
+// waitShards waits for every shard's watermark to reach its last sequence, and
+// takes each process's CPU time when its shard is done (before it idles).
+func (b *backlog) waitShards(ctx context.Context, rc redis.UniversalClient, base string, procs []*exec.Cmd, r *result) error {
+	n := len(procs)
+	last := make([]uint64, n)
+	for k := range n {
+		last[k], r.shardEvents[k] = b.lastOf(k, n)
+	}
+	done := make([]bool, n)
+	deadline := time.Now().Add(10 * time.Minute)
+	for left := n; left > 0; {
+		for k := range n {
+			if done[k] {
+				continue
+			}
+			st := projection.NewShardStore(rc, base, k, n)
+			w, err := st.Watermark(ctx, projection.DefaultNamespace, aggregate.ShardConsumer("cost"+strconv.Itoa(n), k, n))
+			if err != nil {
+				return err
+			}
+			if w == last[k] {
+				if r.shardCPU[k], err = procCPU(procs[k].Process.Pid); err != nil {
+					return err
+				}
+				r.aggCPU += r.shardCPU[k]
+				done[k] = true
+				left--
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the shards did not count the backlog in 10 minutes")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// fillMirror creates the shard mirror for n shards and waits until it holds the
+// whole stream; it returns this process's CPU time meanwhile.
+func (b *backlog) fillMirror(ctx context.Context, n int) (time.Duration, error) {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return 0, err
+	}
+	src, err := js.Stream(ctx, wire.DefaultStream)
+	if err != nil {
+		return 0, err
+	}
+	self0 := selfCPU()
+	m, err := js.CreateStream(ctx, aggregate.MirrorConfig(src.CachedInfo().Config, n, 0))
+	if err != nil {
+		return 0, fmt.Errorf("create the shard mirror: %w", err)
+	}
+	for {
+		info, err := m.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if info.State.LastSeq == uint64(len(b.subjects)) {
+			return selfCPU() - self0, nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// procCPU is a running process's CPU time (user and system), from /proc.
+func procCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	const tick = 10 * time.Millisecond // USER_HZ = 100 on Linux
+	return time.Duration(ut+st) * tick, nil
 }
 
 func waitWatermark(ctx context.Context, st *projection.Store, consumer string, last uint64) error {

@@ -3,7 +3,10 @@
 // with N aggregate processes (wikiflow aggregate --shard k/N) into a fresh
 // projection, and reports the CPU time of the aggregate processes, of Redis
 // (INFO cpu) and of the embedded NATS server (this process, idle but for it),
-// per event and per shard.
+// per event and per shard. Each aggregate process's CPU is read (from /proc)
+// when its shard has counted its last event, before it idles; with N > 1 the
+// shard mirror is created and filled before the aggregates start, and measured
+// apart.
 //
 //	go run ./lab/bench/cmd/shardcost --redis-url redis://127.0.0.1:6379/0 --shards 1,3
 package main
@@ -55,8 +58,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer b.close()
-	fmt.Println("| shards | events | wall s | events/s | aggregate CPU µs/event (all shards) | per shard: aggregate µs per own event | Redis CPU µs/event | NATS server CPU µs/event |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| shards | events | wall s | events/s | aggregate CPU µs/event (all shards) | per shard: aggregate µs per own event | Redis CPU µs/event | NATS server CPU µs/event (delivery) | NATS server CPU µs/event (filling the shard mirror) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(o.shards, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -80,6 +83,7 @@ type result struct {
 	shardCPU       []time.Duration // per shard
 	shardEvents    []int
 	redisCPU, nats time.Duration
+	mirror         time.Duration // filling the shard mirror (NATS server)
 }
 
 func perEvent(d time.Duration, n int) string {
@@ -94,7 +98,11 @@ func (r result) row() string {
 	for k := range r.shards {
 		per = append(per, perEvent(r.shardCPU[k], r.shardEvents[k])+" ("+strconv.Itoa(r.shardEvents[k])+" ev)")
 	}
-	return fmt.Sprintf("| %d | %d | %.2f | %.0f | %s | %s | %s | %s |", r.shards, r.events, r.wall.Seconds(),
+	mirror := "-"
+	if r.shards > 1 {
+		mirror = perEvent(r.mirror, r.events)
+	}
+	return fmt.Sprintf("| %d | %d | %.2f | %.0f | %s | %s | %s | %s | %s |", r.shards, r.events, r.wall.Seconds(),
 		float64(r.events)/r.wall.Seconds(), perEvent(r.aggCPU, r.events), strings.Join(per, ", "),
-		perEvent(r.redisCPU, r.events), perEvent(r.nats, r.events))
+		perEvent(r.redisCPU, r.events), perEvent(r.nats, r.events), mirror)
 }
