@@ -132,7 +132,11 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 			return r, err
 		}
 	}
-	base := fmt.Sprintf("shardcost_%d_%d", n, time.Now().UnixNano())
+	base, err := spreadBase(ctx, rc, n)
+	if err != nil {
+		return r, err
+	}
+	defer dropBase(context.WithoutCancel(ctx), rc, base)
 	redis0, err := redisCPU(ctx, rc)
 	if err != nil {
 		return r, err
@@ -161,10 +165,9 @@ func (b *backlog) measure(ctx context.Context, o options, n int) (result, error)
 	}
 	r.wall = time.Since(start)
 	r.nats = selfCPU() - self0
-	if r.redisCPU, err = redisCPU(ctx, rc); err != nil {
+	if err := redisShares(ctx, rc, base, redis0, &r); err != nil {
 		return r, err
 	}
-	r.redisCPU -= redis0
 	for _, p := range procs {
 		_ = p.Process.Signal(syscall.SIGTERM)
 		_ = p.Wait()
@@ -278,29 +281,101 @@ func selfCPU() time.Duration {
 	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
-// redisCPU is the CPU time Redis reports (summed over a cluster's masters and
-// replicas).
-func redisCPU(ctx context.Context, rc redis.UniversalClient) (time.Duration, error) {
+// redisCPU is the CPU time each Redis node reports, by address (one node
+// unless rc is a cluster client: then every master and replica).
+func redisCPU(ctx context.Context, rc redis.UniversalClient) (map[string]time.Duration, error) {
 	var mu sync.Mutex
-	var total time.Duration
+	out := map[string]time.Duration{}
 	add := func(ctx context.Context, c *redis.Client) error {
 		info, err := c.Info(ctx, "cpu").Result()
 		if err != nil {
 			return err
 		}
+		var cpu time.Duration
 		for _, line := range strings.Split(info, "\n") {
 			k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
 			if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
 				f, _ := strconv.ParseFloat(v, 64)
-				mu.Lock()
-				total += time.Duration(f * float64(time.Second))
-				mu.Unlock()
+				cpu += time.Duration(f * float64(time.Second))
+			}
+		}
+		mu.Lock()
+		out[c.Options().Addr] = cpu
+		mu.Unlock()
+		return nil
+	}
+	if cc, ok := rc.(*redis.ClusterClient); ok {
+		return out, cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return add(ctx, c) })
+	}
+	return out, add(ctx, rc.(*redis.Client))
+}
+
+// redisShares sets r's Redis CPU: the total over the nodes since before, and on
+// a cluster the CPU of the master holding each shard's slot.
+func redisShares(ctx context.Context, rc redis.UniversalClient, base string, before map[string]time.Duration, r *result) error {
+	after, err := redisCPU(ctx, rc)
+	if err != nil {
+		return err
+	}
+	delta := map[string]time.Duration{}
+	for addr, cpu := range after {
+		delta[addr] = cpu - before[addr]
+		r.redisCPU += delta[addr]
+	}
+	cc, ok := rc.(*redis.ClusterClient)
+	if !ok {
+		return nil
+	}
+	r.shardRedis = make([]string, r.shards)
+	for k := range r.shards {
+		node, err := cc.MasterForKey(ctx, projection.New(base, projection.DefaultNamespace).InShard(k).Meta())
+		if err != nil {
+			return err
+		}
+		addr := node.Options().Addr
+		r.shardRedis[k] = addr + " " + perEvent(delta[addr], r.shardEvents[k])
+	}
+	return nil
+}
+
+// spreadBase returns a fresh base name whose n shards live on n different
+// masters of a cluster (as far as it has masters; any name on a single Redis).
+func spreadBase(ctx context.Context, rc redis.UniversalClient, n int) (string, error) {
+	stamp := time.Now().UnixNano()
+	cc, ok := rc.(*redis.ClusterClient)
+	for i := 0; ; i++ {
+		base := fmt.Sprintf("shardcost_%d_%d_%d", n, stamp, i)
+		if !ok {
+			return base, nil
+		}
+		masters := map[string]bool{}
+		for k := range n {
+			node, err := cc.MasterForKey(ctx, projection.New(base, "").InShard(k).Pointer())
+			if err != nil {
+				return "", err
+			}
+			masters[node.Options().Addr] = true
+		}
+		if len(masters) == n || i >= 200 {
+			return base, nil
+		}
+	}
+}
+
+// dropBase deletes every key of base, on every master.
+func dropBase(ctx context.Context, rc redis.UniversalClient, base string) {
+	drop := func(ctx context.Context, c *redis.Client) error {
+		for _, pat := range []string{"{" + base + "}*", "{" + base + ":s*", base} {
+			iter := c.Scan(ctx, 0, pat, 1000).Iterator()
+			for iter.Next(ctx) {
+				c.Unlink(ctx, iter.Val())
 			}
 		}
 		return nil
 	}
 	if cc, ok := rc.(*redis.ClusterClient); ok {
-		return total, cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return add(ctx, c) })
+		_ = cc.ForEachMaster(ctx, drop)
+		return
 	}
-	return total, add(ctx, rc.(*redis.Client))
+	_ = drop(ctx, rc.(*redis.Client))
 }

@@ -58,7 +58,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer b.close()
-	fmt.Println("| shards | events | wall s | events/s | aggregate CPU µs/event (all shards) | per shard: aggregate µs per own event | Redis CPU µs/event | NATS server CPU µs/event (delivery) | NATS server CPU µs/event (filling the shard mirror) |")
+	fmt.Println("| shards | events | wall s | events/s | aggregate CPU µs/event (all shards) | per shard: aggregate µs per own event | Redis CPU µs/event (all nodes) | NATS server CPU µs/event (delivery) | NATS server CPU µs/event (filling the shard mirror) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(o.shards, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -84,6 +84,7 @@ type result struct {
 	shardEvents    []int
 	redisCPU, nats time.Duration
 	mirror         time.Duration // filling the shard mirror (NATS server)
+	shardRedis     []string      // on a cluster: each shard's master and its µs per own event
 }
 
 func perEvent(d time.Duration, n int) string {
@@ -91,6 +92,15 @@ func perEvent(d time.Duration, n int) string {
 		return "-"
 	}
 	return strconv.FormatFloat(float64(d.Microseconds())/float64(n), 'f', 1, 64)
+}
+
+// redisPerShard lists each shard's master and its CPU per event of the shard
+// (a master holding several shards is counted for each).
+func redisPerShard(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return " (per shard's master: " + strings.Join(s, ", ") + ")"
 }
 
 func (r result) row() string {
@@ -104,5 +114,5 @@ func (r result) row() string {
 	}
 	return fmt.Sprintf("| %d | %d | %.2f | %.0f | %s | %s | %s | %s | %s |", r.shards, r.events, r.wall.Seconds(),
 		float64(r.events)/r.wall.Seconds(), perEvent(r.aggCPU, r.events), strings.Join(per, ", "),
-		perEvent(r.redisCPU, r.events), perEvent(r.nats, r.events), mirror)
+		perEvent(r.redisCPU, r.events)+redisPerShard(r.shardRedis), perEvent(r.nats, r.events), mirror)
 }
