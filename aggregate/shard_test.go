@@ -146,6 +146,9 @@ func TestThreeShardsCountLikeOne(t *testing.T) {
 	if got, err := e.rdb.Get(ctx, projection.New(sharded, "").ShardCount()).Result(); err != nil || got != "3" {
 		t.Errorf("shard count %q, %v", got, err)
 	}
+	if n, err := e.rdb.Exists(ctx, projection.New(e.base, "").ShardCount()).Result(); err != nil || n != 0 {
+		t.Errorf("the unsharded aggregate wrote a shard count (%d, %v): the layout of one shard must stay as it was", n, err)
+	}
 }
 
 // expectAll records the messages published by publishAgain, which e.pubs does

@@ -177,6 +177,7 @@ func TestShardedAggregateAnswersLikeOne(t *testing.T) {
 				runAggregate(t, c)
 			}
 			waitEvents(t, redisURL, base, n)
+			checkLegacy(t, redisURL, base, name == "redis")
 			got := apiAnswers(t, redisURL, base)
 			for q, v := range want {
 				if !reflect.DeepEqual(got[q], v) {
@@ -184,5 +185,23 @@ func TestShardedAggregateAnswersLikeOne(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkLegacy checks that the shards keep the legacy hash on a single Redis
+// (kept) and leave it alone on a cluster, where their scripts keep to their slot.
+func checkLegacy(t *testing.T, redisURL, base string, kept bool) {
+	t.Helper()
+	rc, err := brokers.Redis{URL: redisURL}.Universal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	n, err := rc.HLen(context.Background(), base).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (n > 0) != kept {
+		t.Errorf("legacy hash %s has %d fields; want it kept: %v", base, n, kept)
 	}
 }
