@@ -168,9 +168,13 @@ type Stats struct {
 
 // Aggregate is the aggregate stage.
 type Aggregate struct {
+	// cfg is the configuration with the shard's stream, consumer and filter.
 	cfg   Config
 	log   *slog.Logger
 	stats Stats
+	// source is the configured stream; shard and shards are this instance's.
+	source        string
+	shard, shards int
 	// redisAddr is the Redis address for messages (no credentials).
 	redisAddr string
 	// applyDuration observes every successful Store.Apply call.
@@ -178,7 +182,7 @@ type Aggregate struct {
 
 	// The connections of the running Run, for Ready.
 	nc  atomic.Pointer[nats.Conn]
-	rdb atomic.Pointer[redis.Client]
+	rdb atomic.Pointer[redisConn]
 	// tailLost is set while counting is stopped because the stream lost its tail.
 	tailLost atomic.Pointer[TailLostError]
 
@@ -199,8 +203,20 @@ func New(cfg Config, log *slog.Logger) (*Aggregate, error) {
 	if o, err := cfg.Redis.Options(); err == nil {
 		addr = o.Addr
 	}
-	return &Aggregate{cfg: cfg, log: log.With("component", "aggregate"), redisAddr: addr, applyDuration: newApplyDuration()}, nil
+	a := &Aggregate{cfg: cfg, source: cfg.Stream, redisAddr: addr, applyDuration: newApplyDuration()}
+	a.shard, a.shards, _ = ParseShard(cfg.Shard)
+	a.log = log.With("component", "aggregate")
+	if a.shards > 1 {
+		a.cfg.Stream = MirrorName(cfg.Stream, a.shards)
+		a.cfg.Consumer = ShardConsumer(cfg.Consumer, a.shard, a.shards)
+		a.cfg.FilterSubject = ShardFilter(a.shard)
+		a.log = a.log.With("shard", cfg.Shard)
+	}
+	return a, nil
 }
+
+// redisConn holds the Redis client of a running Run.
+type redisConn struct{ redis.UniversalClient }
 
 // Stats returns the stage's counters.
 func (a *Aggregate) Stats() *Stats { return &a.stats }
@@ -237,7 +253,7 @@ func (a *Aggregate) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	rdb, err := a.cfg.Redis.Client()
+	rdb, err := a.cfg.Redis.Universal()
 	if err != nil {
 		return err
 	}
@@ -248,7 +264,7 @@ func (a *Aggregate) Run(ctx context.Context) error {
 	}
 	defer acks.close()
 	a.nc.Store(nc)
-	a.rdb.Store(rdb)
+	a.rdb.Store(&redisConn{rdb})
 	defer func() {
 		a.nc.Store(nil)
 		a.rdb.Store(nil)
@@ -259,7 +275,7 @@ func (a *Aggregate) Run(ctx context.Context) error {
 		rdb:       rdb,
 		js:        js,
 		acks:      acks,
-		store:     projection.NewStore(rdb, a.cfg.Base),
+		store:     projection.NewShardStore(rdb, a.cfg.Base, a.shard, a.shards),
 		delta:     projection.NewDelta(),
 		down:      map[string]time.Time{},
 	}
@@ -273,7 +289,7 @@ var errResetup = errors.New("setup again")
 type worker struct {
 	*Aggregate
 	nc    *nats.Conn
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	js    jetstream.JetStream
 	acks  *acker
 	store *projection.Store
@@ -318,6 +334,9 @@ func (w *worker) run(ctx context.Context) error {
 		if errors.As(err, &lost) {
 			w.refuse(ctx, lost)
 			continue
+		}
+		if errors.Is(err, projection.ErrShardCount) {
+			return err
 		}
 		if err == nil {
 			backoff.Reset()

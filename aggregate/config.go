@@ -26,7 +26,8 @@ type Config struct {
 	Consumer string
 	// FilterSubject selects the events this consumer counts (default
 	// wire.SubjectAll, every event). Scale out with disjoint filters, each with its
-	// own Consumer name (and so its own watermark).
+	// own Consumer name (and so its own watermark), or with Shard, which
+	// partitions every event by wiki.
 	FilterSubject string
 	// Base is the projection's base name, which is also the name of the legacy
 	// domain -> count hash (default wire.DefaultHash, "wikimedia_stats").
@@ -42,6 +43,14 @@ type Config struct {
 	// AckWait is the consumer's redelivery timeout for unacknowledged messages
 	// (default 30s).
 	AckWait time.Duration
+	// Shard is "k/N": this instance counts shard k of N (default "0/1", the
+	// whole stream). With N > 1 it consumes the stream's shard mirror (see
+	// shard.go) with the consumer Consumer-s<k>, into shard k of the projection;
+	// FilterSubject must then be the default.
+	Shard string
+	// Replicas is the replica count of the consumer, and of the shard mirror when
+	// this instance creates it (default 0: the stream's).
+	Replicas int
 }
 
 // Defaults.
@@ -64,6 +73,7 @@ func DefaultConfig() Config {
 		BatchSize:     DefaultBatchSize,
 		MaxWait:       DefaultMaxWait,
 		AckWait:       DefaultAckWait,
+		Shard:         "0/1",
 	}
 }
 
@@ -79,6 +89,8 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Int(&c.BatchSize, "batch-size", "WIKIFLOW_AGGREGATE_BATCH", d.BatchSize, "messages fetched and applied at once")
 	f.Duration(&c.MaxWait, "max-wait", "WIKIFLOW_AGGREGATE_MAX_WAIT", d.MaxWait, "how long one fetch waits for a full batch")
 	f.Duration(&c.AckWait, "ack-wait", "WIKIFLOW_AGGREGATE_ACK_WAIT", d.AckWait, "redelivery timeout of unacknowledged messages")
+	f.String(&c.Shard, "shard", "WIKIFLOW_AGGREGATE_SHARD", d.Shard, "k/N: count shard k of N (partitioned by wiki), with its own consumer and watermark")
+	f.Int(&c.Replicas, "replicas", "WIKIFLOW_AGGREGATE_REPLICAS", d.Replicas, "replicas of the consumer and the shard mirror (0: as the stream)")
 }
 
 // Validate reports every problem with c at once.
@@ -108,6 +120,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWait <= 0 {
 		errs = append(errs, fmt.Errorf("max-wait: %v must be positive", c.MaxWait))
+	}
+	if _, n, err := ParseShard(c.Shard); err != nil {
+		errs = append(errs, err)
+	} else if n > 1 && c.FilterSubject != wire.SubjectAll {
+		errs = append(errs, fmt.Errorf("filter-subject: %q cannot be combined with shard %s (a shard's filter is its partition)", c.FilterSubject, c.Shard))
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas: %d is not in 0..5", c.Replicas))
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("ack-wait: %v must be at least 1s", c.AckWait))

@@ -22,11 +22,14 @@ func (w *worker) setup(ctx context.Context) error {
 		return fmt.Errorf("redis %s: %w", w.redisAddr, err)
 	}
 	ns, wm := pos.ns, pos.wm
-	stream, err := w.js.Stream(ctx, w.cfg.Stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
+	if err := w.store.ClaimShards(ctx); err != nil {
+		return fmt.Errorf("redis %s: %w", w.redisAddr, err)
 	}
-	if err := w.checkTail(ctx, stream, pos); err != nil {
+	stream, source, err := w.openStream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := w.checkTail(ctx, source, pos); err != nil {
 		return err
 	}
 	cons, err := w.ensureConsumer(ctx, stream)
@@ -66,6 +69,21 @@ func (w *worker) setup(ctx context.Context) error {
 	return nil
 }
 
+// openStream returns the stream to consume (the configured one, or its shard
+// mirror) and the stream its tail is checked against: the configured one, since a
+// mirror keeps its source's sequences and message times, but ignores messages at
+// sequences it holds already, as those of a source that lost its tail.
+func (w *worker) openStream(ctx context.Context) (consume, source jetstream.Stream, err error) {
+	if w.shards > 1 {
+		return w.ensureMirror(ctx)
+	}
+	s, err := w.js.Stream(ctx, w.cfg.Stream)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stream %s: %w", w.cfg.Stream, err)
+	}
+	return s, s, nil
+}
+
 // reposition deletes the durable consumer and creates it again to deliver from
 // wm+1 (everything when wm is 0), dropping every pending delivery.
 func (w *worker) reposition(ctx context.Context, stream jetstream.Stream, wm uint64) (jetstream.Consumer, error) {
@@ -100,6 +118,7 @@ func (w *worker) consumerConfig() jetstream.ConsumerConfig {
 		AckWait:       w.cfg.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 8 * w.cfg.BatchSize,
+		Replicas:      w.cfg.Replicas,
 	}
 }
 
@@ -112,7 +131,8 @@ func (w *worker) ensureConsumer(ctx context.Context, stream jetstream.Stream) (j
 	case err == nil:
 		old := cons.CachedInfo().Config
 		if old.FilterSubject == cc.FilterSubject && old.AckWait == cc.AckWait &&
-			old.MaxAckPending == cc.MaxAckPending && old.AckPolicy == cc.AckPolicy && old.MaxDeliver == cc.MaxDeliver {
+			old.MaxAckPending == cc.MaxAckPending && old.AckPolicy == cc.AckPolicy && old.MaxDeliver == cc.MaxDeliver &&
+			(cc.Replicas == 0 || old.Replicas == cc.Replicas) {
 			return cons, nil
 		}
 		if old.FilterSubject != cc.FilterSubject {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
@@ -115,7 +114,7 @@ type position struct {
 
 // stampsKey is the hash of the namespace's stamps and refusals.
 func (w *worker) stampsKey(ns string) string {
-	return projection.New(w.cfg.Base, ns).Prefix() + "stamps"
+	return w.store.Keys(ns).Prefix() + "stamps"
 }
 
 // position reads the namespace, the watermark and the tail-loss records.
@@ -148,13 +147,14 @@ func (w *worker) position(ctx context.Context) (position, error) {
 // checkTail returns a *TailLostError when the stream no longer holds what p says
 // was counted.
 func (w *worker) checkTail(ctx context.Context, stream jetstream.Stream, p position) error {
+	name := stream.CachedInfo().Config.Name
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("stream %s info: %w", w.cfg.Stream, err)
+		return fmt.Errorf("stream %s info: %w", name, err)
 	}
 	st := info.State
 	w.stats.StreamLastSeq.Store(int64(st.LastSeq))
-	lost := &TailLostError{Stream: w.cfg.Stream, Namespace: p.ns, Consumer: w.cfg.Consumer, Watermark: p.wm, LastSeq: st.LastSeq, Earlier: p.refused}
+	lost := &TailLostError{Stream: name, Namespace: p.ns, Consumer: w.cfg.Consumer, Watermark: p.wm, LastSeq: st.LastSeq, Earlier: p.refused}
 	switch {
 	case p.refused != "" || p.wm > st.LastSeq:
 		return lost
@@ -166,7 +166,7 @@ func (w *worker) checkTail(ctx context.Context, stream jetstream.Stream, p posit
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("stream %s: get message %d: %w", w.cfg.Stream, p.last.seq, err)
+		return fmt.Errorf("stream %s: get message %d: %w", name, p.last.seq, err)
 	}
 	if raw.Time.UnixNano() != p.last.stored {
 		lost.Reused, lost.Counted, lost.Found = p.last.seq, time.Unix(0, p.last.stored), raw.Time

@@ -41,7 +41,7 @@ func (s *Server) computeTimeseries(ctx context.Context, q *query) (*apitypes.Tim
 	out.AsOf = apitypes.At(h.Meta.AsOf)
 	last := h.Meta.AsOfMinute()
 	n := q.minutes
-	hashes, err := s.hgetall(ctx, h.Keys.MinuteKeys(kind, last, n))
+	hashes, err := s.hgetall(ctx, h, h.Keys.MinuteKeys(kind, last, n))
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ var routePaths = map[string]string{web.AssetPrefix + "*": assetsRoute}
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	reader  *projection.Reader // reads rdb
 	app     *fiber.App
 	stats   Stats
@@ -122,7 +122,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		log:     log.With("component", "api"),
-		rdb:     redis.NewClient(opts),
+		rdb:     cfg.Redis.NewClient(opts),
 		metrics: newHTTPMetrics(routes),
 		known:   map[string]string{},
 		done:    make(chan struct{}),

@@ -173,7 +173,7 @@ func (s *Server) computeStats(ctx context.Context, q *query) (*statsResult, erro
 	}
 	all := make([]string, 0, len(cubeKeys)+len(groupKeys)+len(recentKeys))
 	all = append(append(append(all, cubeKeys...), groupKeys...), recentKeys...)
-	hashes, err := s.hgetall(ctx, all)
+	hashes, err := s.hgetall(ctx, h, all)
 	if err != nil {
 		return nil, err
 	}

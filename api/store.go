@@ -32,9 +32,10 @@ func (s *Server) redisErr(what string, err error) error {
 	return unavailable(what, err)
 }
 
-// hgetall reads many hashes in one pipeline.
-func (s *Server) hgetall(ctx context.Context, keys []string) ([]map[string]string, error) {
-	out, err := s.reader.Hashes(ctx, keys)
+// hgetall reads many hashes of h's namespace in one pipeline, each summed over
+// the shards of a sharded projection.
+func (s *Server) hgetall(ctx context.Context, h projection.Head, keys []string) ([]map[string]string, error) {
+	out, err := s.reader.SumHashes(ctx, h, keys)
 	if err != nil {
 		return nil, s.redisErr("read counters", err)
 	}

@@ -256,11 +256,16 @@ func (n NATS) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Redis holds the settings for reaching Redis.
+// Redis holds the settings for reaching Redis: one server, or a Redis Cluster.
 type Redis struct {
 	// URL is redis://[user:password@]host:port/db or rediss:// for TLS
-	// (default redis://127.0.0.1:6379/0).
+	// (default redis://127.0.0.1:6379/0). A comma-separated list of such URLs
+	// names the seed nodes of a Redis Cluster (database 0 only; credentials, TLS
+	// and options are taken from the first URL).
 	URL string
+	// Cluster makes a single URL a Redis Cluster seed node too (default false: a
+	// single URL is one server).
+	Cluster bool
 	// User and Password override the URL's ACL credentials.
 	User, Password string
 	// TLS adds CA and client certificates (rediss:// turns TLS on by itself).
@@ -269,15 +274,30 @@ type Redis struct {
 
 // RedisFlags registers the Redis flags on f, bound to r.
 func RedisFlags(f *cli.Flags, r *Redis) {
-	f.String(&r.URL, "redis-url", "WIKIFLOW_REDIS_URL", DefaultRedis, "Redis URL (rediss:// for TLS)")
+	f.String(&r.URL, "redis-url", "WIKIFLOW_REDIS_URL", DefaultRedis, "Redis URL (rediss:// for TLS); a comma-separated list of URLs names the nodes of a Redis Cluster")
+	f.Bool(&r.Cluster, "redis-cluster", "WIKIFLOW_REDIS_CLUSTER", false, "treat a single --redis-url as a Redis Cluster node")
 	f.String(&r.User, "redis-user", "WIKIFLOW_REDIS_USER", "", "Redis ACL user")
 	f.String(&r.Password, "redis-password", "WIKIFLOW_REDIS_PASSWORD", "", "Redis password (prefer the environment variable)")
 	tlsFlags(f, &r.TLS, "redis", "WIKIFLOW_REDIS")
 }
 
-// Options returns go-redis options for r.
+// Options returns go-redis options for r: of its first URL when it lists the
+// nodes of a cluster, every URL being checked.
 func (r Redis) Options() (*redis.Options, error) {
-	o, err := redis.ParseURL(r.URL)
+	urls := r.urls()
+	for _, u := range urls[1:] {
+		o, err := redis.ParseURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("redis-url %s: not a valid redis:// or rediss:// URL", Redact(u))
+		}
+		if o.DB != 0 {
+			return nil, fmt.Errorf("redis-url %s: a Redis Cluster has database 0 only", Redact(u))
+		}
+	}
+	o, err := redis.ParseURL(urls[0])
+	if err == nil && r.IsCluster() && o.DB != 0 {
+		return nil, fmt.Errorf("redis-url %s: a Redis Cluster has database 0 only", Redact(urls[0]))
+	}
 	if err != nil {
 		// go-redis errors may quote the URL; never pass its text on.
 		return nil, fmt.Errorf("redis-url %s: not a valid redis:// or rediss:// URL", Redact(r.URL))
@@ -306,13 +326,61 @@ func (r Redis) Options() (*redis.Options, error) {
 	return o, nil
 }
 
-// Client returns a go-redis client for r.
+// urls splits URL into its comma-separated URLs (one at least).
+func (r Redis) urls() []string {
+	var out []string
+	for _, u := range strings.Split(r.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
+}
+
+// IsCluster reports whether r names a Redis Cluster: several URLs, or Cluster set.
+func (r Redis) IsCluster() bool { return r.Cluster || len(r.urls()) > 1 }
+
+// Client returns a go-redis client for one server: r's first URL.
 func (r Redis) Client() (*redis.Client, error) {
 	o, err := r.Options()
 	if err != nil {
 		return nil, err
 	}
 	return redis.NewClient(o), nil
+}
+
+// Universal returns a go-redis client for r: a *redis.ClusterClient for a
+// cluster, else a *redis.Client.
+func (r Redis) Universal() (redis.UniversalClient, error) {
+	o, err := r.Options()
+	if err != nil {
+		return nil, err
+	}
+	return r.NewClient(o), nil
+}
+
+// NewClient returns a client with the options o (as Options returns them, maybe
+// adjusted): for a cluster, a *redis.ClusterClient with o's credentials, TLS,
+// timeouts and retries for every node URL; else redis.NewClient(o).
+func (r Redis) NewClient(o *redis.Options) redis.UniversalClient {
+	if !r.IsCluster() {
+		return redis.NewClient(o)
+	}
+	var addrs []string
+	for _, u := range r.urls() {
+		if uo, err := redis.ParseURL(u); err == nil {
+			addrs = append(addrs, uo.Addr)
+		}
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		PoolTimeout: o.PoolTimeout, MaxRetries: o.MaxRetries, ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+		DialerRetries: o.DialerRetries, DialerRetryTimeout: o.DialerRetryTimeout,
+	})
 }
 
 // redacted replaces secrets in logs and errors.

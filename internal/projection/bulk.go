@@ -54,7 +54,8 @@ func (b *Bulk) Write(ctx context.Context, d *Delta) error {
 	if b.ns == "" {
 		return errors.New("bulk write: empty namespace")
 	}
-	keys, args := d.encode(b.s.Keys(b.ns), d.keys[:0], d.args[:0])
+	// A fresh namespace is not current: nothing is mirrored into the legacy hash.
+	keys, args := d.encode(b.s.Keys(b.ns), false, d.keys[:0], d.args[:0])
 	d.keys, d.args = keys, args
 	b.pipe = b.s.c.Pipeline()
 	fresh := map[string]bool{}

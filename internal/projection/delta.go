@@ -50,9 +50,10 @@ type Delta struct {
 	n       int64
 
 	// encoding buffers, reused across batches
-	keys []string
-	args []any
-	zbuf []member
+	domainOp string
+	keys     []string
+	args     []any
+	zbuf     []member
 }
 
 // member is a sorted-set member and its increment, while a group is encoded.
@@ -281,8 +282,13 @@ const (
 
 // encode appends the delta's counter keys to keys (their KEYS indexes follow the
 // fixed keys already there) and its groups to args, in the apply script's format.
-func (d *Delta) encode(k Keys, keys []string, args []any) ([]string, []any) {
+// The all-time domain counts are mirrored into the legacy hash only with mirror.
+func (d *Delta) encode(k Keys, mirror bool, keys []string, args []any) ([]string, []any) {
 	d.init()
+	d.domainOp = opHash
+	if mirror {
+		d.domainOp = opDomain
+	}
 	keys, args = d.encodeBucket(&d.all, keys, args, func(kind Kind) string { return k.All(kind) }, 0, 0, false)
 	minTTL, pagesTTL, hourTTL := secs(MinuteTTL), secs(MinutePagesTTL), secs(HourTTL)
 	for n, b := range d.minutes {
@@ -351,7 +357,7 @@ func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kin
 		}
 	}
 	if !detail {
-		return hashGroup(keys, args, name(KindDomain), opDomain, 0, b.domain)
+		return hashGroup(keys, args, name(KindDomain), d.domainOp, 0, b.domain)
 	}
 	keys, args = d.zgroups(keys, args, name(KindPages), detailTTL, b.pages)
 	keys, args = d.zgroups(keys, args, name(KindEditors), detailTTL, b.editors)

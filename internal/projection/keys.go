@@ -15,6 +15,19 @@
 // MinuteTTL) and "h<unix hour>" (event-time hour, expires after HourTTL).
 // Kinds: see the Kind constants. Every key but B carries the hash tag {B}, and B
 // itself hashes to the same Redis Cluster slot as {B}, so one script may touch them all.
+//
+// # Shards
+//
+// A projection may be split into shards (see Sharding), each written by its own
+// aggregate instance and summed by readers. Shard 0 is the layout above; shard
+// k >= 1 has the same keys with the hash tag {B:s<k>} instead of {B}: its own
+// pointer {B:s<k>}:current, and its own watermarks, meta and counters, all in one
+// Redis Cluster slot, so that each apply script touches one slot. The shard count
+// is kept in {B}:shards (absent: 1), written by the sharded aggregate and read by
+// readers. The legacy hash B is kept by the shards' scripts only where they may
+// write it: on a single Redis, and on a cluster only for one shard; a sharded
+// projection on a cluster does not keep it, and readers sum the shards' all-time
+// domain hashes instead (see Store.MirrorsLegacy).
 package projection
 
 import (
@@ -95,18 +108,37 @@ func WhoField(bot bool, editorKind string) string {
 // FieldSep separates the parts of composite hash fields and set members.
 const FieldSep = "|"
 
-// Keys names the keys of one projection namespace.
+// Keys names the keys of one projection namespace (of one shard).
 type Keys struct {
 	// Base is the base name B (the legacy hash's name).
 	Base string
 	// NS is the namespace.
 	NS string
+	// Shard is the shard the keys belong to (0: the unsharded layout).
+	Shard int
 }
 
-// New returns the keys of namespace ns under base.
+// New returns the keys of namespace ns under base, in shard 0.
 func New(base, ns string) Keys { return Keys{Base: base, NS: ns} }
 
-func (k Keys) tag() string { return "{" + k.Base + "}" }
+// InShard returns the same keys in shard k.
+func (k Keys) InShard(shard int) Keys {
+	k.Shard = shard
+	return k
+}
+
+func (k Keys) tag() string { return shardTag(k.Base, k.Shard) }
+
+// shardTag is the hash tag of shard k of base.
+func shardTag(base string, shard int) string {
+	if shard == 0 {
+		return "{" + base + "}"
+	}
+	return "{" + base + ":s" + strconv.Itoa(shard) + "}"
+}
+
+// ShardCount is the key holding the shard count of the projection ({B}:shards).
+func (k Keys) ShardCount() string { return shardTag(k.Base, 0) + ":shards" }
 
 // Legacy is the original domain -> count hash.
 func (k Keys) Legacy() string { return k.Base }

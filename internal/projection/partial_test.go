@@ -68,7 +68,7 @@ func TestSortedSetMembersInSetOrder(t *testing.T) {
 			d.Add(&event.Event{Domain: "x.org", Title: p.title, Time: ts})
 		}
 	}
-	_, args := d.encode(New("b", "n"), nil, nil)
+	_, args := d.encode(New("b", "n"), true, nil, nil)
 	var zset, zone []any
 	for i := 0; i < len(args); {
 		op, n := args[i+1].(string), args[i+3].(int)

@@ -27,17 +27,28 @@ type ReadClient interface {
 // Reader reads the projection namespaces under one base name: the pointer, the
 // watermarks, the meta and the counters, with the key layout of this package. It
 // is safe for concurrent use.
+//
+// The pointer, watermarks, meta and snapshots it reads are those of one shard (0
+// unless made by NewShardReader); Head, SumHashes and Top read every shard of a
+// sharded projection and sum them.
 type Reader struct {
-	c    ReadClient
-	base string
+	c     ReadClient
+	base  string
+	shard int
 }
 
 // NewReader returns a Reader over c for the base name base (wire.DefaultHash in
 // production).
 func NewReader(c ReadClient, base string) *Reader { return &Reader{c: c, base: base} }
 
-// Keys returns the keys of namespace ns.
-func (r *Reader) Keys(ns string) Keys { return New(r.base, ns) }
+// NewShardReader returns a Reader over c for the base name base whose pointer,
+// watermarks, meta and keys are those of shard shard.
+func NewShardReader(c ReadClient, base string, shard int) *Reader {
+	return &Reader{c: c, base: base, shard: shard}
+}
+
+// Keys returns the keys of namespace ns (in the Reader's shard).
+func (r *Reader) Keys(ns string) Keys { return New(r.base, ns).InShard(r.shard) }
 
 // Current returns the namespace the pointer names (DefaultNamespace when unset).
 func (r *Reader) Current(ctx context.Context) (string, error) {
@@ -142,19 +153,24 @@ func (r *Reader) Meta(ctx context.Context, ns string) (Meta, error) {
 // Head is the start of a consistent read: the current namespace's keys and meta,
 // and the legacy hash when asked for.
 type Head struct {
-	// Keys are the keys of the current namespace.
+	// Keys are the keys of the current namespace (in the Reader's shard).
 	Keys Keys
-	// Meta is its meta hash.
+	// Meta is its meta hash; of a sharded projection, the shards' metas merged
+	// (see MergeMeta).
 	Meta Meta
-	// Legacy is the legacy domain -> count hash (nil unless asked for).
+	// Legacy is the legacy domain -> count hash (nil unless asked for); of a
+	// sharded projection, the sum of the shards' all-time domain hashes.
 	Legacy map[string]string
+	// Shards is the projection's shard count (1: unsharded).
+	Shards int
 }
 
 // Head reads the pointer and the meta of the namespace it names in one round
 // trip, guessing that the pointer names guess (DefaultNamespace when empty); only
-// when it names another namespace does a second round trip read that one's meta.
-// With legacy set it also reads the legacy hash. Every further key of a response
-// should be taken from the returned namespace only.
+// when it names another namespace, or the projection is sharded, does a second
+// round trip read that one's meta (and the other shards'). With legacy set it
+// also reads the legacy hash. Every further key of a response should be taken
+// from the returned namespace only.
 func (r *Reader) Head(ctx context.Context, guess string, legacy bool) (Head, error) {
 	if guess == "" {
 		guess = DefaultNamespace
@@ -162,6 +178,7 @@ func (r *Reader) Head(ctx context.Context, guess string, legacy bool) (Head, err
 	k := r.Keys(guess)
 	pipe := r.c.Pipeline()
 	ptr := pipe.Get(ctx, k.Pointer())
+	shards := pipe.Get(ctx, k.ShardCount())
 	var leg *redis.MapStringStringCmd
 	if legacy {
 		leg = pipe.HGetAll(ctx, k.Legacy())
@@ -174,6 +191,13 @@ func (r *Reader) Head(ctx context.Context, guess string, legacy bool) (Head, err
 	if ptr.Err() != nil || cur == "" {
 		cur = DefaultNamespace
 	}
+	n, err := parseShardCount(shards)
+	if err != nil {
+		return Head{}, err
+	}
+	if n > 1 && r.shard == 0 {
+		return r.shardedHead(ctx, cur, n, legacy)
+	}
 	if cur != guess {
 		k = r.Keys(cur)
 		mc = r.c.HGetAll(ctx, k.Meta())
@@ -181,7 +205,7 @@ func (r *Reader) Head(ctx context.Context, guess string, legacy bool) (Head, err
 			return Head{}, fmt.Errorf("read meta of %s: %w", cur, err)
 		}
 	}
-	h := Head{Keys: k, Meta: ParseMeta(mc.Val())}
+	h := Head{Keys: k, Meta: ParseMeta(mc.Val()), Shards: 1}
 	if leg != nil {
 		h.Legacy = leg.Val()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,6 +17,7 @@ type Client interface {
 	redis.Scripter
 	Scan(ctx context.Context, cursor uint64, match string, count int64) *redis.ScanCmd
 	Unlink(ctx context.Context, keys ...string) *redis.IntCmd
+	SetNX(ctx context.Context, key string, value any, expiration time.Duration) *redis.BoolCmd
 }
 
 // Store writes the projection namespaces under one base name, and reads them
@@ -24,15 +26,56 @@ type Client interface {
 type Store struct {
 	*Reader
 	c            Client
+	shards       int
+	mirror       bool
 	applyScript  *redis.Script
 	switchScript *redis.Script
 	zincrScript  *redis.Script
 }
 
 // NewStore returns a Store over c for the base name base (wire.DefaultHash in
-// production).
-func NewStore(c Client, base string) *Store {
-	return &Store{Reader: NewReader(c, base), c: c, applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource), zincrScript: redis.NewScript(zincrSource)}
+// production), writing the unsharded projection (shard 0 of 1).
+func NewStore(c Client, base string) *Store { return NewShardStore(c, base, 0, 1) }
+
+// NewShardStore returns a Store over c for the base name base that writes shard
+// shard of a projection of shards shards; its embedded Reader reads that shard.
+// It keeps the legacy hash (see MirrorsLegacy) when the projection is unsharded
+// or c is not a *redis.ClusterClient.
+func NewShardStore(c Client, base string, shard, shards int) *Store {
+	_, cluster := c.(*redis.ClusterClient)
+	return &Store{
+		Reader: NewShardReader(c, base, shard), c: c, shards: max(shards, 1),
+		mirror:      shards <= 1 || !cluster,
+		applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource),
+		zincrScript: redis.NewScript(zincrSource),
+	}
+}
+
+// MirrorsLegacy reports whether Apply also increments the legacy hash: always
+// for an unsharded projection; for a sharded one only on a single Redis, where a
+// script may write keys of several slots. On a Redis Cluster the shards' scripts
+// keep to their own slot, and the legacy hash is not kept: readers sum the
+// shards' all-time domain hashes (Head with legacy set) instead.
+func (s *Store) MirrorsLegacy() bool { return s.mirror }
+
+// ClaimShards records the Store's shard count as the projection's (in
+// {B}:shards) unless one is recorded already, and returns an error wrapping
+// ErrShardCount when the recorded count differs. An unsharded Store only checks.
+func (s *Store) ClaimShards(ctx context.Context) error {
+	key := s.Keys("").ShardCount()
+	if s.shards > 1 {
+		if err := s.c.SetNX(ctx, key, s.shards, 0).Err(); err != nil {
+			return fmt.Errorf("record shard count: %w", err)
+		}
+	}
+	n, err := parseShardCount(s.c.Get(ctx, key))
+	if err != nil {
+		return err
+	}
+	if n != s.shards {
+		return fmt.Errorf("%w: the projection %s has %d shards, this writer %d", ErrShardCount, s.base, n, s.shards)
+	}
+	return nil
 }
 
 // ApplyStatus says what Apply did.
@@ -120,9 +163,15 @@ func (s *Store) encodeApply(ns, consumer string, prevSeq, lastSeq uint64, d *Del
 		// Sorted sets and sketches alone: the events were counted with the counts.
 		events, asOf, first = 0, 0, 0
 	}
-	keys = append(keys, k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy())
+	legacy := k.Legacy()
+	if !s.mirror {
+		// Never written (the domain counts are encoded without mirroring); a
+		// key of the shard's own slot keeps the script within that slot.
+		legacy = k.All(KindDomain)
+	}
+	keys = append(keys, k.Pointer(), k.Watermarks(), k.Meta(), legacy)
 	args = applyHeader(ns, consumer, prevSeq, lastSeq, asOf, events, first, requireCurrent, args)
-	keys, args = d.encode(k, keys, args)
+	keys, args = d.encode(k, s.mirror, keys, args)
 	return keys, args, nil
 }
 

@@ -442,7 +442,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 	}
 	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy()}
 	args := []any{DefaultNamespace, DefaultNamespace, "agg", "50", "100", "1700000000000", "1700000000000", "50", "0", "1"}
-	keys, args = d.encode(k, keys, args)
+	keys, args = d.encode(k, true, keys, args)
 	// Index of the first group's first increment and of a later one.
 	firstVal := applyFixedArgs + 4 + 1
 
@@ -658,18 +658,18 @@ func TestDeltaReset(t *testing.T) {
 	for i := range evs {
 		d.Add(&evs[i])
 	}
-	keys1, args1 := d.encode(k, nil, nil)
+	keys1, args1 := d.encode(k, true, nil, nil)
 	d.Reset()
 	if d.Len() != 0 || !d.AsOf().IsZero() {
 		t.Fatalf("after Reset: len %d, as of %v", d.Len(), d.AsOf())
 	}
-	if keys, args := d.encode(k, nil, nil); len(keys) != 0 || len(args) != 0 {
+	if keys, args := d.encode(k, true, nil, nil); len(keys) != 0 || len(args) != 0 {
 		t.Fatalf("empty delta encodes %d keys, %d args", len(keys), len(args))
 	}
 	for i := range evs {
 		d.Add(&evs[i])
 	}
-	keys2, args2 := d.encode(k, nil, nil)
+	keys2, args2 := d.encode(k, true, nil, nil)
 	if len(keys1) != len(keys2) || len(args1) != len(args2) {
 		t.Errorf("encodings differ after Reset: %d/%d keys, %d/%d args", len(keys1), len(keys2), len(args1), len(args2))
 	}

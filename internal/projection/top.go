@@ -58,8 +58,16 @@ type Top struct {
 // Top reads the top q.N members of the window's sorted sets of q.Kind in the
 // namespace of h, exactly: the sets are summed by ZUNIONSTORE into a short-lived
 // key sharing the projection's hash tag. A head without as_of has no window: the
-// list is then empty.
+// list is then empty. Of a sharded projection, the shards' lists are merged.
 func (r *Reader) Top(ctx context.Context, h Head, q TopQuery) (Top, error) {
+	if h.Shards > 1 {
+		return r.shardedTop(ctx, h, q)
+	}
+	return r.topShard(ctx, h, q)
+}
+
+// topShard is Top within the slot of h.Keys.
+func (r *Reader) topShard(ctx context.Context, h Head, q TopQuery) (Top, error) {
 	var res Top
 	if h.Meta.AsOf.IsZero() {
 		return res, nil

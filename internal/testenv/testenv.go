@@ -147,7 +147,7 @@ func Prefix(t testing.TB, c *redis.Client) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, pat := range []string{p, "{" + p + "}*", p + "*"} {
+		for _, pat := range []string{p, "{" + p + "}*", "{" + p + ":s*", p + "*"} {
 			iter := c.Scan(ctx, 0, pat, 1000).Iterator()
 			for iter.Next(ctx) {
 				c.Del(ctx, iter.Val())
