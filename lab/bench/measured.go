@@ -22,6 +22,8 @@ var MeasuredElsewhere = []Measured{
 		By: "WIKIFLOW_WEB_OUT=$PWD/docs go test -count=1 -run TestWebDashboard ./lab/e2e/"},
 	{Title: "/v2/stream/recentchange with 1,000 clients", Path: "lab/bench/eventstream.md",
 		By: "go run ./lab/bench/cmd/eventstreambench -clients 1000"},
+	{Title: "Cost per event per aggregate shard", Path: "docs/shard-cost.md",
+		By: "go run ./lab/bench/cmd/shardcost --shards 1,3 --events 200000 --out docs/shard-cost.md"},
 }
 
 // AppendMeasured returns md followed by a section holding each report of ms that
