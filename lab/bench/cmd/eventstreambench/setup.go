@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
+	"github.com/wikiflow/wikiflow/lab/bench"
 )
 
 // env is what the measurement runs against.
@@ -75,7 +75,7 @@ func setup(ctx context.Context, o options, tmp string) (*env, error) {
 		return e, err
 	}
 	defer agg.Stop(15 * time.Second)
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return e, err
 	}
@@ -188,13 +188,4 @@ func (e *env) close() {
 		e.ns.Shutdown()
 		e.ns.WaitForShutdown()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -205,7 +205,7 @@ func (e *natsEnv) close() {
 }
 
 func (h *harness) startNATS(ctx context.Context, tag string) (*natsEnv, error) {
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return nil, err
 	}

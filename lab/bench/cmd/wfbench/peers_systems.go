@@ -177,7 +177,7 @@ func (h *harness) runBenthos(ctx context.Context, bin, threads string, b *peerBa
 	var run peerRun
 	tag := "pb" + threads + "r" + strconv.Itoa(r)
 	key := h.base(tag)
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return run, err
 	}

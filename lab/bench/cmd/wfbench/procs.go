@@ -93,16 +93,6 @@ func (p *proc) tail() string {
 	return string(b)
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // waitTCP waits until something accepts connections on port.

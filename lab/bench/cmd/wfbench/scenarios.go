@@ -223,7 +223,7 @@ func ports(n int) ([]int, error) {
 	seen := map[int]bool{}
 	for i := range out {
 		for {
-			p, err := freePort()
+			p, err := bench.FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -657,7 +657,7 @@ func receipts(ctx context.Context, env *natsEnv, stream string) ([]int64, error)
 
 // api load-tests the api over the projection of base.
 func (h *harness) api(ctx context.Context, base string, res *resources) error {
-	port, err := freePort()
+	port, err := bench.FreePort()
 	if err != nil {
 		return err
 	}
