@@ -20,7 +20,7 @@ func (p *Peers) Markdown() string {
 	}
 	wf, hasWF := p.find(PeerWikiflow)
 	fl, hasFL := p.find(FloorKafkaKey)
-	w("| System | Guarantee | events/s (median) | spread | wikiflow ÷ this | this ÷ Kafka read floor | CPU ms / 1,000 events | Kafka CPU | Redis CPU | NATS CPU | peak RSS MiB | counts |\n")
+	w("| System | Guarantee | events/s (median) | spread | wikiflow ÷ this | this ÷ Kafka read floor | CPU ms / 1,000 events | Kafka CPU | Redis CPU | NATS CPU | peak RSS MiB (its processes together) | counts |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range p.Systems {
 		if s.Rate.N == 0 {
