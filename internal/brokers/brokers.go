@@ -380,8 +380,17 @@ func (r Redis) NewClient(o *redis.Options) redis.UniversalClient {
 		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 		PoolTimeout: o.PoolTimeout, MaxRetries: o.MaxRetries, ContextTimeoutEnabled: o.ContextTimeoutEnabled,
 		DialerRetries: o.DialerRetries, DialerRetryTimeout: o.DialerRetryTimeout,
+		// go-redis reloads the slot map on MOVED replies, but a master that died
+		// answers nothing: without a short interval its slots stay routed to it
+		// for the default 60 s after a failover.
+		ClusterStateReloadInterval: ClusterReload,
 	})
 }
+
+// ClusterReload is how often a Redis Cluster client reloads the slot map (at
+// most; only while it sends commands), which bounds how long a failover stalls
+// the pipeline.
+const ClusterReload = 2 * time.Second
 
 // redacted replaces secrets in logs and errors.
 const redacted = "xxxxx"
