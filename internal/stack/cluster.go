@@ -72,7 +72,7 @@ func (c Config) BrokerNames() []string {
 }
 
 // ServiceNames are the stack's stages; with TOPOLOGY=cluster the aggregate is
-// aggregate1-3 (one per shard).
+// aggregate1-3 (aggregate k counts --shard k-1/3).
 func (c Config) ServiceNames() []string {
 	if !c.Clustered() {
 		return append([]string(nil), Services...)

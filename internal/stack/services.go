@@ -44,7 +44,7 @@ func (c Config) ServiceArgs(name string) ([]string, error) {
 	}
 	if kind, k := node(name); kind == "aggregate" && c.Clustered() && c.known(name) {
 		return []string{bin, "aggregate", "--nats-url", c.NATSURLs(), "--redis-url", c.RedisURLs(),
-			"--shard", fmt.Sprintf("%d/%d", k, ClusterSize), "--replicas", fmt.Sprint(ClusterSize),
+			"--shard", fmt.Sprintf("%d/%d", k-1, ClusterSize), "--replicas", fmt.Sprint(ClusterSize),
 			"--health-addr", addr(c.ClusterPorts.AggregateHealth(k))}, nil
 	}
 	return nil, fmt.Errorf("unknown component %q (known: %s)", name, strings.Join(c.ComponentNames(), " "))
