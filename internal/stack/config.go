@@ -282,6 +282,15 @@ func (c Config) Validate() error {
 		}
 		seen[*v.port] = v.name
 	}
+	if c.Clustered() {
+		for _, name := range append(c.BrokerNames(), "aggregate1", "aggregate2", "aggregate3") {
+			for _, p := range c.PortsOf(name) {
+				if other, ok := seen[p]; ok {
+					errs = append(errs, fmt.Errorf("%s's port %d (STACK_CLUSTER_BASE_PORT=%d) is also %s", name, p, c.ClusterPorts.Base, portEnv(other)))
+				}
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
