@@ -28,8 +28,9 @@ func TestCreateTopicsSetsMinInsyncReplicas(t *testing.T) {
 	for _, r := range resp.Resources {
 		for _, e := range r.ConfigEntries {
 			if e.ConfigName == "min.insync.replicas" {
-				if e.ConfigValue != "1" || e.IsDefault {
-					t.Errorf("min.insync.replicas %q (default %v), want an explicit 1", e.ConfigValue, e.IsDefault)
+				// ConfigSource 1 is DYNAMIC_TOPIC_CONFIG: set on the topic itself.
+				if e.ConfigValue != "1" || e.ConfigSource != 1 {
+					t.Errorf("min.insync.replicas %q (source %d), want 1 set on the topic (source 1)", e.ConfigValue, e.ConfigSource)
 				}
 				return
 			}
