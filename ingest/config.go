@@ -80,6 +80,9 @@ type Config struct {
 	// ReplicationFactor is the replication factor of the topics when ingest
 	// creates them (default 1).
 	ReplicationFactor int
+	// MinInsyncReplicas is the topics' min.insync.replicas when ingest creates
+	// them (default 0: the broker's).
+	MinInsyncReplicas int
 	// BatchSize is the most events written to Kafka in one batch (default 500).
 	BatchSize int
 	// BatchTimeout is how long a batch waits to fill before it is written
@@ -127,6 +130,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.String(&c.DeadLetterTopic, "dead-letter-topic", "WIKIFLOW_DEAD_LETTER_TOPIC", d.DeadLetterTopic, "Kafka topic for rejected frames")
 	f.Int(&c.Partitions, "partitions", "WIKIFLOW_KAFKA_PARTITIONS", d.Partitions, "partitions of the topics when ingest creates them")
 	f.Int(&c.ReplicationFactor, "replication-factor", "WIKIFLOW_KAFKA_REPLICATION_FACTOR", d.ReplicationFactor, "replication factor of the topics when ingest creates them")
+	f.Int(&c.MinInsyncReplicas, "min-insync-replicas", "WIKIFLOW_KAFKA_MIN_INSYNC_REPLICAS", d.MinInsyncReplicas, "min.insync.replicas of the topics when ingest creates them (0: the broker's)")
 	f.Int(&c.BatchSize, "batch-size", "WIKIFLOW_INGEST_BATCH_SIZE", d.BatchSize, "most events per Kafka write")
 	f.Duration(&c.BatchTimeout, "batch-timeout", "WIKIFLOW_INGEST_BATCH_TIMEOUT", d.BatchTimeout, "longest wait for a batch to fill")
 	f.Int(&c.DedupeWindow, "dedupe-window", "WIKIFLOW_INGEST_DEDUPE_WINDOW", d.DedupeWindow, "recent meta.ids remembered to skip repeated events (0: off)")
@@ -159,6 +163,8 @@ func (c Config) Validate() error {
 	add(c.DeadLetterTopic == "" || c.DeadLetterTopic != c.Kafka.Topic, "dead-letter-topic: must differ from kafka-topic %q", c.Kafka.Topic)
 	add(c.Partitions > 0, "partitions: must be positive, got %d", c.Partitions)
 	add(c.ReplicationFactor > 0, "replication-factor: must be positive, got %d", c.ReplicationFactor)
+	add(c.MinInsyncReplicas >= 0 && c.MinInsyncReplicas <= c.ReplicationFactor,
+		"min-insync-replicas: must be between 0 and the replication factor %d, got %d", c.ReplicationFactor, c.MinInsyncReplicas)
 	add(c.BatchSize > 0, "batch-size: must be positive, got %d", c.BatchSize)
 	add(c.BatchTimeout >= 0, "batch-timeout: must not be negative, got %s", c.BatchTimeout)
 	add(c.DedupeWindow >= 0, "dedupe-window: must not be negative, got %d", c.DedupeWindow)

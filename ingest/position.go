@@ -76,6 +76,10 @@ func ensureTopics(ctx context.Context, cl *kafka.Client, cfg Config) ([]int, err
 
 func createTopics(ctx context.Context, cl *kafka.Client, cfg Config, names []string) error {
 	var req kafka.CreateTopicsRequest
+	entries := []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(topicMaxBytes(cfg.MaxEventSize))}}
+	if cfg.MinInsyncReplicas > 0 {
+		entries = append(entries, kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(cfg.MinInsyncReplicas)})
+	}
 	for _, name := range names {
 		if name == "" {
 			continue
@@ -84,10 +88,7 @@ func createTopics(ctx context.Context, cl *kafka.Client, cfg Config, names []str
 			Topic:             name,
 			NumPartitions:     cfg.Partitions,
 			ReplicationFactor: cfg.ReplicationFactor,
-			ConfigEntries: []kafka.ConfigEntry{{
-				ConfigName:  "max.message.bytes",
-				ConfigValue: strconv.Itoa(topicMaxBytes(cfg.MaxEventSize)),
-			}},
+			ConfigEntries:     entries,
 		})
 	}
 	if len(req.Topics) == 0 {

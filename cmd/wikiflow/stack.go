@@ -53,6 +53,17 @@ Environment:
   SOURCE                    live (default: Wikimedia's EventStreams), sample (the bundled
                             recording, served by 'wikiflow emulator') or an http(s) URL
   STACK_HOME                the stack's folder (default <repo>/.wikiflow)
+  TOPOLOGY                  single (default: one node of each broker) or cluster (native
+                            only): 3 Kafka nodes in KRaft (broker+controller, RF 3,
+                            min.insync 2, a 64-256 MB heap each), 3 nats-servers n1-n3 in
+                            one JetStream cluster, a Redis Cluster of 3 masters + 3
+                            replicas, and aggregate1-3 as shards 0-2 of 3; the topic gets
+                            6 partitions, the stream 3 replicas
+  STACK_CLUSTER_BASE_PORT   first port B of TOPOLOGY=cluster (default 7000): Kafka node i
+                            on B+3(i-1) (client, controller, SASL), nats-server i on
+                            B+10+i-1 (client), B+13+i-1 (route), B+16+i-1 (monitor),
+                            Redis node 1-6 on B+20..B+25 (bus: +10000), aggregate shard
+                            health on B+30..B+32; the other stages keep STACK_<NAME>_PORT
   STACK_TIMEOUT             seconds to wait for a component to become healthy (default 120)
   STACK_FEED_WAIT           seconds up waits for ingest's first event before it says the
                             feed is silent, unreachable or stuck (default 15)
@@ -70,6 +81,7 @@ Environment:
 Examples:
   wikiflow stack up                               # the live feed
   SOURCE=sample wikiflow stack up                 # offline, the bundled recording
+  TOPOLOGY=cluster SOURCE=sample wikiflow stack up # every broker as a 3-node cluster
   wikiflow stack logs -f ingest
   STACK_HOME=/tmp/wf2 STACK_KAFKA_PORT=19092 ... wikiflow stack infra
 `

@@ -19,15 +19,15 @@ func (s *Stack) startBroker(ctx context.Context, name string) error {
 		return nil
 	}
 	var err error
-	switch name {
+	switch kind, i := node(name); kind {
 	case "kafka":
-		err = s.Kafka().Prepare(ctx, s.Out)
+		err = s.KafkaNode(i).Prepare(ctx, s.Out)
 	case "nats":
 		if err = EnsureNATSServer(ctx, s.Root, s.NATSServer, s.Out); err == nil {
-			err = s.NATS().Prepare()
+			err = s.NATSNode(i).Prepare()
 		}
 	case "redis":
-		err = s.Redis().Prepare()
+		err = s.RedisNode(i).Prepare()
 	}
 	if err != nil {
 		return err
@@ -51,8 +51,8 @@ func (s *Stack) Infra(ctx context.Context) error {
 	if err := s.infra(ctx); err != nil {
 		return err
 	}
-	s.say("brokers ready in %s: Kafka %s, NATS %s (monitor :%d), Redis %s", seconds(time.Since(start)),
-		s.KafkaAddr(), s.NATSURL(), s.Ports.NATSMonitor, s.RedisURL())
+	s.say("brokers ready in %s: Kafka %s, NATS %s, Redis %s", seconds(time.Since(start)),
+		s.KafkaAddrs(), s.NATSURLs(), s.RedisURLs())
 	return nil
 }
 
@@ -65,12 +65,19 @@ func (s *Stack) infra(ctx context.Context) error {
 	if err := EnsureTools(ctx, LocalHost(), s.BrokerTools(), s.Out); err != nil {
 		return err
 	}
-	for _, name := range []string{"redis", "nats", "kafka"} {
-		if err := s.startBroker(ctx, name); err != nil {
+	names := s.BrokerNames()
+	for i := len(names) - 1; i >= 0; i-- { // Redis, NATS, then Kafka
+		if err := s.startBroker(ctx, names[i]); err != nil {
 			return err
 		}
 	}
-	return s.waitHealthy(ctx, Brokers...)
+	if err := s.waitHealthy(ctx, names...); err != nil {
+		return err
+	}
+	if s.Clustered() {
+		return s.formRedisCluster(ctx)
+	}
+	return nil
 }
 
 // BrokerTools are the programs the native brokers need: redis-server, Java and,
@@ -147,9 +154,9 @@ func (s *Stack) Up(ctx context.Context) error {
 	if err := s.ensureWikiflow(ctx); err != nil {
 		return err
 	}
-	services := []string{"ingest", "bridge", "aggregate", "api"}
-	if s.Source == "sample" {
-		services = append([]string{"emulator"}, services...)
+	services := s.ServiceNames()
+	if s.Source != "sample" {
+		services = services[1:]
 	}
 	for _, name := range services {
 		if err := s.StartService(name); err != nil {
@@ -196,9 +203,15 @@ func (s *Stack) Down(ctx context.Context) error {
 	defer unlock()
 	s.stop("ingest", "emulator")
 	s.stop("bridge")
-	s.stop("aggregate")
+	var aggregates []string
+	for _, name := range s.ServiceNames() {
+		if kind, _ := node(name); kind == "aggregate" {
+			aggregates = append(aggregates, name)
+		}
+	}
+	s.stop(aggregates...)
 	s.stop("api")
-	s.stop(Brokers...)
+	s.stop(s.BrokerNames()...)
 	if left := s.Leftovers(); len(left) > 0 {
 		s.warn("still running after down:")
 		fmt.Fprintln(s.Err, strings.Join(left, "\n"))
@@ -225,21 +238,21 @@ func (s *Stack) Clean(ctx context.Context) error {
 func (s *Stack) Status(ctx context.Context, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tPID\tSTATE\tPORTS\tHEALTH")
-	for _, name := range Components() {
+	for _, name := range s.ComponentNames() {
 		pid, state, health := "-", "stopped", "-"
 		if p, ok := s.RunningPid(name); ok {
 			pid, state, health = fmt.Sprint(p), "running", "unhealthy"
 			if s.healthy(ctx, name) {
 				health = "ok"
-				if name == "ingest" || name == "bridge" || name == "aggregate" {
-					if r := DegradedReason(ctx, s.Ports.Of(name)[0]); r != "" {
+				if kind, _ := node(name); kind == "ingest" || kind == "bridge" || kind == "aggregate" {
+					if r := DegradedReason(ctx, s.PortsOf(name)[0]); r != "" {
 						health = "degraded: " + r
 					}
 				}
 			}
 		} else {
 			var busy []int
-			for _, p := range s.Ports.Of(name) {
+			for _, p := range s.PortsOf(name) {
 				if PortOpen(p) {
 					busy = append(busy, p)
 				}
@@ -248,7 +261,7 @@ func (s *Stack) Status(ctx context.Context, w io.Writer) error {
 				health = fmt.Sprintf("port %s in use by another process", strings.ReplaceAll(joinPorts(busy), ",", " "))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, pid, state, joinPorts(s.Ports.Of(name)), health)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, pid, state, joinPorts(s.PortsOf(name)), health)
 	}
 	return tw.Flush()
 }
@@ -257,12 +270,12 @@ func (s *Stack) Status(ctx context.Context, w io.Writer) error {
 // component's when none is named), following them when follow is set.
 func (s *Stack) Logs(ctx context.Context, follow bool, names ...string) error {
 	if len(names) == 0 {
-		names = Components()
+		names = s.ComponentNames()
 	}
 	var files []string
 	for _, name := range names {
-		if len(s.Ports.Of(name)) == 0 {
-			return fmt.Errorf("unknown component %q (known: %s)", name, strings.Join(Components(), " "))
+		if !s.known(name) {
+			return fmt.Errorf("unknown component %q (known: %s)", name, strings.Join(s.ComponentNames(), " "))
 		}
 		if _, err := os.Stat(s.LogFile(name)); err == nil {
 			files = append(files, s.LogFile(name))

@@ -131,6 +131,13 @@ type Config struct {
 	Source string
 	// Mode is native (default) or docker ($STACK).
 	Mode string
+	// Topology is single (default: one node of each broker) or cluster (3 Kafka
+	// nodes, 3 nats-servers, a Redis Cluster of 3 masters and 3 replicas, 3
+	// aggregate shards) ($TOPOLOGY).
+	Topology string
+	// ClusterPorts are the brokers' and shards' ports of TOPOLOGY=cluster
+	// ($STACK_CLUSTER_BASE_PORT).
+	ClusterPorts ClusterPorts
 	// LogLines is how many lines logs shows ($LOGS_LINES, default 50) and
 	// LogsFollow whether it follows ($LOGS_FOLLOW=1).
 	LogLines   int
@@ -139,6 +146,10 @@ type Config struct {
 
 // DefaultKafkaJVMOpts halve Kafka's start time on a small machine.
 var DefaultKafkaJVMOpts = []string{"-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"}
+
+// ClusterKafkaJVMOpts are the JVM options of each of the three Kafka nodes of
+// TOPOLOGY=cluster: a smaller heap than one node's.
+var ClusterKafkaJVMOpts = []string{"-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"}
 
 // New returns the default stack of the repository at root living in home
 // (<root>/.wikiflow when empty).
@@ -153,7 +164,8 @@ func New(root, home string) (Config, error) {
 	c := Config{Root: root, Home: home, Ports: DefaultPorts(), Timeout: 120 * time.Second,
 		FeedWait: 15 * time.Second, StopGrace: 15 * time.Second, NATSSyncInterval: "always",
 		NATSName: "wikiflow", KafkaLibs: filepath.Join(cache, "kafka-"+KafkaVersion, "libs"),
-		KafkaJVMOpts: append([]string(nil), DefaultKafkaJVMOpts...), Source: "live", Mode: "native", LogLines: 50}
+		KafkaJVMOpts: append([]string(nil), DefaultKafkaJVMOpts...), Source: "live", Mode: "native", LogLines: 50,
+		Topology: "single", ClusterPorts: ClusterPorts{Base: DefaultClusterBasePort}}
 	c.NATSServer = filepath.Join(c.BinDir(), "nats-server")
 	c.Wikiflow = filepath.Join(c.BinDir(), "wikiflow")
 	return c, nil
@@ -196,6 +208,9 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	}
 	seconds("STACK_TIMEOUT", &c.Timeout)
 	seconds("STACK_FEED_WAIT", &c.FeedWait)
+	if s := getenv("TOPOLOGY"); s != "" {
+		c.Topology = s
+	}
 	for _, v := range c.Ports.vars() {
 		if s := getenv(portEnv(v.name)); s != "" {
 			n, err := strconv.Atoi(s)
@@ -211,6 +226,8 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	}
 	if s := getenv("STACK_KAFKA_JVM_OPTS"); s != "" {
 		c.KafkaJVMOpts = strings.Fields(s)
+	} else if c.Clustered() {
+		c.KafkaJVMOpts = append([]string(nil), ClusterKafkaJVMOpts...)
 	}
 	if s := getenv("WIKIFLOW_BIN"); s != "" {
 		c.Wikiflow, c.WikiflowGiven = s, true
@@ -220,6 +237,13 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	}
 	if s := getenv("STACK"); s != "" {
 		c.Mode = s
+	}
+	if s := getenv("STACK_CLUSTER_BASE_PORT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1024 || n > 65535-10040 {
+			errs = append(errs, fmt.Errorf("STACK_CLUSTER_BASE_PORT=%s is not a port between 1024 and %d", s, 65535-10040))
+		}
+		c.ClusterPorts.Base = n
 	}
 	if s := getenv("LOGS_LINES"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -239,6 +263,12 @@ func (c Config) Validate() error {
 	if c.Mode != "native" && c.Mode != "docker" {
 		errs = append(errs, fmt.Errorf("STACK must be native or docker, not %q", c.Mode))
 	}
+	if c.Topology != "single" && c.Topology != "cluster" {
+		errs = append(errs, fmt.Errorf("TOPOLOGY must be single or cluster, not %q", c.Topology))
+	}
+	if c.Clustered() && c.Mode == "docker" {
+		errs = append(errs, errors.New("TOPOLOGY=cluster runs natively only (STACK=native)"))
+	}
 	if _, err := c.SourceURL(); err != nil {
 		errs = append(errs, err)
 	}
@@ -251,6 +281,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s and %s are both %d", portEnv(other), portEnv(v.name), *v.port))
 		}
 		seen[*v.port] = v.name
+	}
+	if c.Clustered() {
+		for _, name := range append(c.BrokerNames(), "aggregate1", "aggregate2", "aggregate3") {
+			for _, p := range c.PortsOf(name) {
+				if other, ok := seen[p]; ok {
+					errs = append(errs, fmt.Errorf("%s's port %d (STACK_CLUSTER_BASE_PORT=%d) is also %s", name, p, c.ClusterPorts.Base, portEnv(other)))
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

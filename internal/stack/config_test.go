@@ -186,3 +186,53 @@ func TestClusterID(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterTopology(t *testing.T) {
+	c, err := FromEnv("/repo", envOf(map[string]string{"HOME": "/h", "TOPOLOGY": "cluster", "STACK_CLUSTER_BASE_PORT": "19600"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.BrokerNames(), " "); got != "kafka1 kafka2 kafka3 nats1 nats2 nats3 redis1 redis2 redis3 redis4 redis5 redis6" {
+		t.Errorf("brokers: %s", got)
+	}
+	if !slices.Equal(c.KafkaJVMOpts, ClusterKafkaJVMOpts) {
+		t.Errorf("Kafka JVM options %v, want %v", c.KafkaJVMOpts, ClusterKafkaJVMOpts)
+	}
+	ports := map[string]string{"kafka2": "19603,19604,19605", "nats3": "19612,19615,19618", "redis6": "19625", "aggregate1": "19630"}
+	for name, want := range ports {
+		if got := joinPorts(c.PortsOf(name)); got != want {
+			t.Errorf("%s ports %s, want %s", name, got, want)
+		}
+	}
+	agg, err := c.ServiceArgs("aggregate3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/repo/.wikiflow/bin/wikiflow aggregate --nats-url nats://127.0.0.1:19610,nats://127.0.0.1:19611,nats://127.0.0.1:19612 " +
+		"--redis-url redis://127.0.0.1:19620/0,redis://127.0.0.1:19621/0,redis://127.0.0.1:19622/0,redis://127.0.0.1:19623/0,redis://127.0.0.1:19624/0,redis://127.0.0.1:19625/0 " +
+		"--shard 2/3 --replicas 3 --health-addr 127.0.0.1:19632"
+	if got := strings.Join(agg, " "); got != want {
+		t.Errorf("aggregate3:\n got %s\nwant %s", got, want)
+	}
+	for _, name := range c.ComponentNames() {
+		args, err := c.Args(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, other := range c.ComponentNames() {
+			if got := c.matches(other, strings.Join(args, " ")); got != (other == name) {
+				t.Errorf("%s's command line matches %s: %v", name, other, got)
+			}
+		}
+	}
+	ingest, _ := c.ServiceArgs("ingest")
+	if !strings.Contains(strings.Join(ingest, " "), "--partitions 6 --replication-factor 3 --min-insync-replicas 2") {
+		t.Errorf("ingest: %v", ingest)
+	}
+	if _, err := FromEnv("/repo", envOf(map[string]string{"HOME": "/h", "TOPOLOGY": "ring"})); err == nil {
+		t.Error("TOPOLOGY=ring accepted")
+	}
+	if _, err := FromEnv("/repo", envOf(map[string]string{"HOME": "/h", "TOPOLOGY": "cluster", "STACK_CLUSTER_BASE_PORT": "8060"})); err == nil {
+		t.Error("a cluster port on STACK_API_PORT (8080) accepted")
+	}
+}

@@ -11,6 +11,11 @@
 //     tools that supervise, kill and restart processes themselves (lab/chaos,
 //     lab/bench).
 //
+// With TOPOLOGY=cluster ([Config.Topology]) every broker is a 3-node cluster on
+// loopback (Kafka nodes kafka1-3 in KRaft, nats-servers nats1-3 in one JetStream
+// cluster, a Redis Cluster redis1-6 of 3 masters and 3 replicas) and the aggregate
+// runs as shards aggregate1-3; [ClusterPorts] lays their ports out.
+//
 // The brokers' versions are pinned here ([KafkaVersion], [NATSServerVersion]);
 // stack/kafka/pom.xml and tools/go.mod must name the same ones, which a test
 // checks. [EnsureTools] installs what the native brokers need when it is missing.

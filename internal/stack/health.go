@@ -26,17 +26,18 @@ var httpClient = &http.Client{Timeout: checkTimeout}
 func (c Config) Check(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	switch name {
+	kind, i := node(name)
+	switch kind {
 	case "kafka":
-		return CheckKafka(ctx, c.KafkaAddr())
+		return CheckKafka(ctx, fmt.Sprintf("127.0.0.1:%d", c.KafkaNode(i).Port))
 	case "nats":
-		return checkHTTP(ctx, c.Ports.NATSMonitor, 200, 200)
+		return checkHTTP(ctx, c.NATSNode(i).MonitorPort, 200, 200)
 	case "redis":
-		return CheckRedis(ctx, fmt.Sprintf("127.0.0.1:%d", c.Ports.Redis))
+		return CheckRedis(ctx, fmt.Sprintf("127.0.0.1:%d", c.RedisNode(i).Port))
 	case "emulator":
 		return checkHTTP(ctx, c.Ports.Emulator, 100, 499)
 	}
-	ports := c.Ports.Of(name)
+	ports := c.PortsOf(name)
 	if len(ports) == 0 {
 		return fmt.Errorf("unknown component %q", name)
 	}

@@ -30,17 +30,33 @@ type Kafka struct {
 	RunDir string
 	// DataDir is log.dirs.
 	DataDir string
+	// Name names the node's files in RunDir (default kafka).
+	Name string
+	// NodeID is node.id in a cluster (0: the single node of server.properties).
+	NodeID int
+	// Extra are properties appended to server.properties (later ones win).
+	Extra string
+	// ClusterIDFile holds the cluster id that every node of a cluster formats
+	// its storage with (empty: a single node with its own).
+	ClusterIDFile string
 }
 
 // Kafka returns the stack's broker.
 func (c Config) Kafka() Kafka {
 	return Kafka{Root: c.Root, Libs: c.KafkaLibs, JVMOpts: c.KafkaJVMOpts, Port: c.Ports.Kafka,
 		ControllerPort: c.Ports.KafkaController, SASLPort: c.Ports.KafkaSASL,
-		RunDir: c.RunDir(), DataDir: filepath.Join(c.DataDir(), "kafka")}
+		RunDir: c.RunDir(), DataDir: filepath.Join(c.DataDir(), "kafka"), Name: "kafka"}
 }
 
 // PropsFile is the broker's configuration file.
-func (k Kafka) PropsFile() string { return filepath.Join(k.RunDir, "kafka.properties") }
+func (k Kafka) PropsFile() string { return filepath.Join(k.RunDir, k.name()+".properties") }
+
+func (k Kafka) name() string {
+	if k.Name == "" {
+		return "kafka"
+	}
+	return k.Name
+}
 
 func (k Kafka) pom() string { return filepath.Join(k.Root, "stack", "kafka", "pom.xml") }
 
@@ -101,20 +117,42 @@ func (k Kafka) Prepare(ctx context.Context, out io.Writer) error {
 	}
 	props := strings.NewReplacer(":9092", ":"+strconv.Itoa(k.Port), ":9093", ":"+strconv.Itoa(k.ControllerPort),
 		":9094", ":"+strconv.Itoa(k.SASLPort)).Replace(string(tmpl))
-	props += "\n# Added by wikiflow stack\nlog.dirs=" + k.DataDir + "\n"
+	props += "\n# Added by wikiflow stack\nlog.dirs=" + k.DataDir + "\n" + k.Extra
 	if err := os.WriteFile(k.PropsFile(), []byte(props), 0o644); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(k.DataDir, "meta.properties")); err == nil {
 		return nil
 	}
-	fmt.Fprintf(out, "kafka: formatting the storage in %s\n", k.DataDir)
-	id, err := ClusterID()
+	fmt.Fprintf(out, "%s: formatting the storage in %s\n", k.name(), k.DataDir)
+	id, err := k.clusterID()
 	if err != nil {
 		return err
 	}
-	format := append(k.java(), "kafka.tools.StorageTool", "format", "-t", id, "-c", k.PropsFile(), "--standalone")
-	return runLogged(ctx, k.RunDir, filepath.Join(k.RunDir, "kafka-format.log"), out, "kafka: formatting the storage", format)
+	format := append(k.java(), "kafka.tools.StorageTool", "format", "-t", id, "-c", k.PropsFile())
+	if k.ClusterIDFile == "" {
+		format = append(format, "--standalone")
+	}
+	return runLogged(ctx, k.RunDir, filepath.Join(k.RunDir, k.name()+"-format.log"), out, k.name()+": formatting the storage", format)
+}
+
+// clusterID returns the id in ClusterIDFile, writing a new one there first when
+// it is missing; without the file, a new id.
+func (k Kafka) clusterID() (string, error) {
+	if k.ClusterIDFile == "" {
+		return ClusterID()
+	}
+	if b, err := os.ReadFile(k.ClusterIDFile); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id, err := ClusterID()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(k.ClusterIDFile, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("kafka: %w", err)
+	}
+	return id, nil
 }
 
 // EnsureLibs fetches the broker's jars with Maven once; a stamp holding the

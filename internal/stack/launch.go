@@ -117,7 +117,7 @@ func portOwner(port int) string {
 // launch starts args as component name in its own session in the background,
 // stdout and stderr appended to the component's log.
 func (s *Stack) launch(name string, args []string) error {
-	for _, p := range s.Ports.Of(name) {
+	for _, p := range s.PortsOf(name) {
 		if PortOpen(p) {
 			return fmt.Errorf("%s: port %d is already in use by another process%s; stop it or free the port", name, p, portOwner(p))
 		}
@@ -165,8 +165,8 @@ func (s *Stack) healthy(ctx context.Context, name string) bool {
 	if s.Check(ctx, name) != nil {
 		return false
 	}
-	if name == "kafka" {
-		b, err := os.ReadFile(s.LogFile("kafka"))
+	if kind, _ := node(name); kind == "kafka" {
+		b, err := os.ReadFile(s.LogFile(name))
 		return err == nil && bytes.Contains(b, []byte("Kafka Server started"))
 	}
 	return true
@@ -187,7 +187,7 @@ func (s *Stack) waitHealthy(ctx context.Context, names ...string) error {
 				return fmt.Errorf("%s did not start", name)
 			}
 			if s.healthy(ctx, name) {
-				s.say("%s: healthy after %s (port %s)", name, seconds(time.Since(start)), joinPorts(s.Ports.Of(name)))
+				s.say("%s: healthy after %s (port %s)", name, seconds(time.Since(start)), joinPorts(s.PortsOf(name)))
 			} else {
 				next = append(next, name)
 			}

@@ -31,6 +31,11 @@ type NATS struct {
 	SyncInterval string
 	// MaxConsumers is the consumers allowed per stream (0: nats-server's default).
 	MaxConsumers int
+	// ClusterName, RoutePort and Routes (every node's route URL) make the server
+	// one node of a cluster (RoutePort 0: none).
+	ClusterName string
+	RoutePort   int
+	Routes      []string
 }
 
 // NATS returns the stack's nats-server.
@@ -71,6 +76,13 @@ func (n NATS) Prepare() error {
 		fmt.Fprintf(&b, "  limits { default_max_consumers: %d }\n", n.MaxConsumers)
 	}
 	b.WriteString("}\n")
+	if n.RoutePort > 0 {
+		fmt.Fprintf(&b, "cluster {\n  name: %q\n  listen: \"127.0.0.1:%d\"\n  routes: [\n", n.ClusterName, n.RoutePort)
+		for _, r := range n.Routes {
+			fmt.Fprintf(&b, "    %q\n", r)
+		}
+		b.WriteString("  ]\n}\n")
+	}
 	if err := os.WriteFile(n.Conf, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
@@ -108,6 +120,8 @@ type Redis struct {
 	Port int
 	// Dir is the data folder.
 	Dir string
+	// Cluster makes it a Redis Cluster node (its nodes.conf in Dir).
+	Cluster bool
 }
 
 // Redis returns the stack's redis-server.
@@ -118,8 +132,13 @@ func (c Config) Redis() Redis {
 // Args is the server's command line: appendfsync everysec, no snapshots, the
 // log on stdout.
 func (r Redis) Args() []string {
-	return []string{"redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
+	args := []string{"redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", ""}
+	if r.Cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(r.Dir, "nodes.conf"),
+			"--cluster-node-timeout", "5000")
+	}
+	return args
 }
 
 // Prepare creates the data folder.

@@ -18,34 +18,58 @@ func (c Config) ServiceArgs(name string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []string{bin, "ingest", "--url", url, "--kafka-brokers", c.KafkaAddr(),
-			"--health-addr", addr(p.IngestHealth)}, nil
+		args := []string{bin, "ingest", "--url", url, "--kafka-brokers", c.KafkaAddrs(),
+			"--health-addr", addr(p.IngestHealth)}
+		if c.Clustered() {
+			args = append(args, "--partitions", "6", "--replication-factor", "3", "--min-insync-replicas", "2")
+		}
+		return args, nil
 	case "bridge":
-		return []string{bin, "bridge", "--kafka-brokers", c.KafkaAddr(), "--nats-url", c.NATSURL(),
-			"--health-addr", addr(p.BridgeHealth)}, nil
+		args := []string{bin, "bridge", "--kafka-brokers", c.KafkaAddrs(), "--nats-url", c.NATSURLs(),
+			"--health-addr", addr(p.BridgeHealth)}
+		if c.Clustered() {
+			args = append(args, "--stream-replicas", "3")
+		}
+		return args, nil
 	case "aggregate":
 		return []string{bin, "aggregate", "--nats-url", c.NATSURL(), "--redis-url", c.RedisURL(),
 			"--health-addr", addr(p.AggregateHealth)}, nil
 	case "api":
 		metrics := make([]string, 0, 3)
-		for _, port := range []int{p.IngestHealth, p.BridgeHealth, p.AggregateHealth} {
+		for _, port := range c.stagePorts() {
 			metrics = append(metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		}
-		return []string{bin, "api", "--addr", addr(p.API), "--redis-url", c.RedisURL(), "--nats-url", c.NATSURL(),
+		return []string{bin, "api", "--addr", addr(p.API), "--redis-url", c.RedisURLs(), "--nats-url", c.NATSURLs(),
 			"--stage-metrics", strings.Join(metrics, ",")}, nil
 	}
-	return nil, fmt.Errorf("unknown component %q (known: %s)", name, strings.Join(Components(), " "))
+	if kind, k := node(name); kind == "aggregate" && c.Clustered() && c.known(name) {
+		return []string{bin, "aggregate", "--nats-url", c.NATSURLs(), "--redis-url", c.RedisURLs(),
+			"--shard", fmt.Sprintf("%d/%d", k-1, ClusterSize), "--replicas", fmt.Sprint(ClusterSize),
+			"--health-addr", addr(c.ClusterPorts.AggregateHealth(k))}, nil
+	}
+	return nil, fmt.Errorf("unknown component %q (known: %s)", name, strings.Join(c.ComponentNames(), " "))
+}
+
+// stagePorts are the health ports of ingest, the bridge and every aggregate.
+func (c Config) stagePorts() []int {
+	ports := []int{c.Ports.IngestHealth, c.Ports.BridgeHealth}
+	for _, name := range c.ServiceNames() {
+		if kind, _ := node(name); kind == "aggregate" {
+			ports = append(ports, c.PortsOf(name)[0])
+		}
+	}
+	return ports
 }
 
 // Args is the command line of any component of the stack.
 func (c Config) Args(name string) ([]string, error) {
-	switch name {
+	switch kind, i := node(name); kind {
 	case "kafka":
-		return c.Kafka().Args(), nil
+		return c.KafkaNode(i).Args(), nil
 	case "nats":
-		return c.NATS().Args(), nil
+		return c.NATSNode(i).Args(), nil
 	case "redis":
-		return c.Redis().Args(), nil
+		return c.RedisNode(i).Args(), nil
 	}
 	return c.ServiceArgs(name)
 }
@@ -54,13 +78,16 @@ func (c Config) Args(name string) ([]string, error) {
 // of component name. Redis rewrites its process title to
 // "redis-server 127.0.0.1:<port>", so for it the port must appear.
 func (c Config) matches(name, args string) bool {
-	switch name {
+	kind, i := node(name)
+	switch kind {
 	case "kafka":
-		return strings.Contains(args, c.Kafka().Signature())
+		return strings.Contains(args, c.KafkaNode(i).Signature())
 	case "nats":
-		return strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATS().Conf)
+		return strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATSNode(i).Conf)
 	case "redis":
-		return strings.Contains(args, "redis-server") && strings.Contains(args, fmt.Sprint(c.Ports.Redis))
+		return strings.Contains(args, "redis-server") && strings.Contains(args, fmt.Sprint(c.RedisNode(i).Port))
+	case "aggregate":
+		return strings.Contains(args, c.Wikiflow+" aggregate") && strings.Contains(args, fmt.Sprintf("127.0.0.1:%d", c.PortsOf(name)[0]))
 	}
 	return strings.Contains(args, c.Wikiflow+" "+name)
 }

@@ -54,7 +54,7 @@ func (s *Stack) stop(names ...string) {
 // are told apart.
 func (c Config) Leftovers() []string {
 	var out []string
-	for _, name := range Components() {
+	for _, name := range c.ComponentNames() {
 		if pid, ok := c.RunningPid(name); ok {
 			out = append(out, fmt.Sprintf("%s pid %d", name, pid))
 		}
@@ -76,13 +76,13 @@ func (c Config) ours(args string) bool {
 	switch {
 	case strings.Contains(args, "kafka.Kafka "+c.RunDir()+"/"):
 		return true
-	case strings.Contains(args, c.NATSServer) && strings.Contains(args, c.NATS().Conf):
+	case strings.Contains(args, c.NATSServer) && strings.Contains(args, " -c "+c.RunDir()+"/nats"):
 		return true
 	case !strings.Contains(args, c.Wikiflow+" "):
 		return false
 	}
-	for _, name := range Services {
-		for _, p := range c.Ports.Of(name) {
+	for _, name := range c.ServiceNames() {
+		for _, p := range c.PortsOf(name) {
 			if strings.Contains(args, fmt.Sprintf("127.0.0.1:%d", p)) {
 				return true
 			}
