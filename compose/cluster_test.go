@@ -148,7 +148,8 @@ func TestClusterPipelineUsesEveryNode(t *testing.T) {
 	nats := list(named(f, "nats-"), "nats://%s:4222")
 	redis := list(slices.DeleteFunc(named(f, "redis-"), func(n string) bool { return n == "redis-cluster" }), "redis://%s:6379/0")
 	want := map[string]map[string]string{
-		"ingest": {"WIKIFLOW_KAFKA_BROKERS": kafka, "WIKIFLOW_KAFKA_PARTITIONS": "6", "WIKIFLOW_KAFKA_REPLICATION_FACTOR": "3"},
+		"ingest": {"WIKIFLOW_KAFKA_BROKERS": kafka, "WIKIFLOW_KAFKA_PARTITIONS": "6", "WIKIFLOW_KAFKA_REPLICATION_FACTOR": "3",
+			"WIKIFLOW_KAFKA_MIN_INSYNC_REPLICAS": "2"},
 		"bridge": {"WIKIFLOW_KAFKA_BROKERS": kafka, "WIKIFLOW_NATS_URL": nats, "WIKIFLOW_STREAM_REPLICAS": "3"},
 		"api":    {"WIKIFLOW_REDIS_URL": redis, "WIKIFLOW_NATS_URL": nats},
 	}
