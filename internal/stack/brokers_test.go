@@ -11,6 +11,28 @@ import (
 	"time"
 )
 
+// startInfra runs Infra for c (its nats-server the repository's) in a test: the
+// context ends with the test or after d, the brokers are stopped at the end, and
+// their output is logged when the test fails.
+func startInfra(t *testing.T, c Config, d time.Duration) (context.Context, *Stack, *bytes.Buffer) {
+	t.Helper()
+	c.NATSServer = filepath.Join(c.Root, ".wikiflow", "bin", "nats-server")
+	out := &bytes.Buffer{}
+	s := &Stack{Config: c, Out: out, Err: out}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out.String())
+		}
+		_ = s.Down(context.Background())
+		cancel()
+	})
+	if err := s.Infra(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, s, out
+}
+
 // TestBrokersInfraStatusDown starts Kafka, NATS and Redis through the package on
 // free ports in a fresh folder, checks that they are healthy and that status
 // says so, that a second infra leaves them alone, and that down leaves nothing
@@ -30,20 +52,7 @@ func TestBrokersInfraStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	freePorts(t, &c)
-	c.NATSServer = filepath.Join(root, ".wikiflow", "bin", "nats-server")
-	var out bytes.Buffer
-	s := &Stack{Config: c, Out: &out, Err: &out}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	defer func() {
-		if t.Failed() {
-			t.Logf("output:\n%s", out.String())
-		}
-	}()
-	t.Cleanup(func() { _ = s.Down(context.Background()) })
-	if err := s.Infra(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx, s, out := startInfra(t, c, 5*time.Minute)
 	for _, name := range Brokers {
 		if err := s.Check(ctx, name); err != nil {
 			t.Errorf("%s after infra: %v", name, err)

@@ -1,13 +1,11 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -130,20 +128,7 @@ func TestClusterInfraDown(t *testing.T) {
 	freePorts(t, &c)
 	c.Topology, c.ClusterPorts = "cluster", ClusterPorts{Base: clusterBase(t)}
 	c.KafkaJVMOpts = append([]string(nil), ClusterKafkaJVMOpts...)
-	c.NATSServer = filepath.Join(root, ".wikiflow", "bin", "nats-server")
-	var out bytes.Buffer
-	s := &Stack{Config: c, Out: &out, Err: &out}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	defer func() {
-		if t.Failed() {
-			t.Logf("output:\n%s", out.String())
-		}
-	}()
-	t.Cleanup(func() { _ = s.Down(context.Background()) })
-	if err := s.Infra(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx, s, _ := startInfra(t, c, 3*time.Minute)
 	checkNATSCluster(ctx, t, c)
 	checkKafkaCluster(ctx, t, c)
 	checkRedisCluster(ctx, t, c)
