@@ -95,6 +95,20 @@ func shardView(t *testing.T, r *projection.Reader) map[string]any {
 	return out
 }
 
+// sameView checks that the sharded projection under base reads as the
+// unsharded one of e does, and returns the unsharded view.
+func (e *env) sameView(t *testing.T, base string) map[string]any {
+	t.Helper()
+	want := shardView(t, projection.NewReader(e.rdb, e.base))
+	got := shardView(t, projection.NewReader(e.rdb, base))
+	for k, v := range want {
+		if !reflect.DeepEqual(got[k], v) {
+			t.Errorf("%s:\n got %v\nwant %v", k, got[k], v)
+		}
+	}
+	return want
+}
+
 func TestThreeShardsCountLikeOne(t *testing.T) {
 	e := newEnv(t)
 	e.publishRecorded(t)
@@ -116,13 +130,7 @@ func TestThreeShardsCountLikeOne(t *testing.T) {
 	for _, r := range runs {
 		r.stop(t)
 	}
-	want := shardView(t, projection.NewReader(e.rdb, e.base))
-	got := shardView(t, projection.NewReader(e.rdb, sharded))
-	for k, v := range want {
-		if !reflect.DeepEqual(got[k], v) {
-			t.Errorf("%s:\n got %v\nwant %v", k, got[k], v)
-		}
-	}
+	want := e.sameView(t, sharded)
 	ctx := context.Background()
 	var sum int64
 	for k := range n {
@@ -241,13 +249,7 @@ func TestShardsShareAndCrash(t *testing.T) {
 	for _, r := range runs {
 		r.stop(t)
 	}
-	want := shardView(t, projection.NewReader(e.rdb, e.base))
-	got := shardView(t, projection.NewReader(e.rdb, sharded))
-	for k, v := range want {
-		if !reflect.DeepEqual(got[k], v) {
-			t.Errorf("%s:\n got %v\nwant %v", k, got[k], v)
-		}
-	}
+	e.sameView(t, sharded)
 	if s1.Stats().Duplicates.Load() == 0 {
 		t.Error("the restarted shard skipped no redelivered message: the crash proved nothing")
 	}

@@ -79,19 +79,17 @@ func publishRecording(t *testing.T, url string) int64 {
 	return n
 }
 
-// runAggregate runs an aggregate until the test ends.
+// runAggregate runs an aggregate until the test ends; the test fails if Run
+// returns an error or does not return within 20 s of its cancellation.
 func runAggregate(t *testing.T, cfg aggregate.Config) {
 	t.Helper()
 	a, err := aggregate.New(cfg, logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	stop := testenv.Run(t, 20*time.Second, a.Run)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("aggregate %s: %v", cfg.Shard, err)
 		}
 	})

@@ -63,19 +63,7 @@ func newWebStack(t *testing.T) *webStack {
 	acfg.NATS.URL = s.natsURL
 	acfg.Redis.URL = s.redisURL
 	acfg.Base = s.base
-	ag, err := aggregate.New(acfg, logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ag.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("aggregate: %v", err)
-		}
-	})
+	runAggregate(t, acfg)
 	return s
 }
 
