@@ -80,6 +80,24 @@ func (c Config) ServiceNames() []string {
 	return []string{"emulator", "ingest", "bridge", "aggregate1", "aggregate2", "aggregate3", "api"}
 }
 
+// runningTopology is cluster when a broker of TOPOLOGY=cluster runs in the run
+// folder and none of the single topology does, else single.
+func (c Config) runningTopology() string {
+	single, cluster := c, c
+	single.Topology, cluster.Topology = "single", "cluster"
+	for _, name := range single.BrokerNames() {
+		if _, ok := single.RunningPid(name); ok {
+			return "single"
+		}
+	}
+	for _, name := range cluster.BrokerNames() {
+		if _, ok := cluster.RunningPid(name); ok {
+			return "cluster"
+		}
+	}
+	return "single"
+}
+
 // ComponentNames are BrokerNames, then ServiceNames.
 func (c Config) ComponentNames() []string { return append(c.BrokerNames(), c.ServiceNames()...) }
 

@@ -132,6 +132,11 @@ func TestClusterInfraDown(t *testing.T) {
 	checkNATSCluster(ctx, t, c)
 	checkKafkaCluster(ctx, t, c)
 	checkRedisCluster(ctx, t, c)
+	unset := c
+	unset.Topology = ""
+	if got := unset.runningTopology(); got != "cluster" {
+		t.Errorf("with TOPOLOGY unset and the cluster's brokers running, the topology is %q, want cluster", got)
+	}
 	if err := s.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +149,8 @@ func TestClusterInfraDown(t *testing.T) {
 				t.Errorf("%s's port %d is still open after down", name, p)
 			}
 		}
+	}
+	if got := unset.runningTopology(); got != "single" {
+		t.Errorf("with nothing running, the topology is %q, want single", got)
 	}
 }

@@ -133,7 +133,8 @@ type Config struct {
 	Mode string
 	// Topology is single (default: one node of each broker) or cluster (3 Kafka
 	// nodes, 3 nats-servers, a Redis Cluster of 3 masters and 3 replicas, 3
-	// aggregate shards) ($TOPOLOGY).
+	// aggregate shards) ($TOPOLOGY; when it is unset, the topology whose brokers
+	// run in the run folder, so that down, status and logs find a running cluster).
 	Topology string
 	// ClusterPorts are the brokers' and shards' ports of TOPOLOGY=cluster
 	// ($STACK_CLUSTER_BASE_PORT).
@@ -210,6 +211,8 @@ func FromEnv(root string, getenv func(string) string) (Config, error) {
 	seconds("STACK_FEED_WAIT", &c.FeedWait)
 	if s := getenv("TOPOLOGY"); s != "" {
 		c.Topology = s
+	} else {
+		c.Topology = c.runningTopology()
 	}
 	for _, v := range c.Ports.vars() {
 		if s := getenv(portEnv(v.name)); s != "" {
