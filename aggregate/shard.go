@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -50,34 +49,20 @@ import (
 // from the source, at the same sequences. The shard count is fixed for a
 // projection ({B}:shards): resharding means counting into a fresh projection.
 
-// shardSubjectPrefix is the subject prefix of the shard mirror's messages.
-const shardSubjectPrefix = "wikimedia.shard"
+// ParseShard parses "k/N": shard k (0-based) of N (see projection.ParseShard).
+func ParseShard(s string) (k, n int, err error) { return projection.ParseShard(s) }
 
-// ParseShard parses "k/N": shard k (0-based) of N.
-func ParseShard(s string) (k, n int, err error) {
-	a, b, ok := strings.Cut(s, "/")
-	k, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || n > projection.MaxShards || k < 0 || k >= n {
-		return 0, 0, fmt.Errorf("shard: %q is not k/N with 0 <= k < N <= %d", s, projection.MaxShards)
-	}
-	return k, n, nil
-}
+// MirrorName is the name of the shard mirror of stream for n shards
+// (wire.MirrorName).
+func MirrorName(stream string, n int) string { return wire.MirrorName(stream, n) }
 
-// MirrorName is the name of the shard mirror of stream for n shards.
-func MirrorName(stream string, n int) string { return stream + "_S" + strconv.Itoa(n) }
-
-// ShardFilter is the filter subject of shard k in the shard mirror.
-func ShardFilter(k int) string { return shardSubjectPrefix + "." + strconv.Itoa(k) + ".>" }
+// ShardFilter is the filter subject of shard k in the shard mirror
+// (wire.ShardFilter).
+func ShardFilter(k int) string { return wire.ShardFilter(k) }
 
 // ShardConsumer is the durable consumer name of shard k of n for the base name
-// consumer (consumer itself when n is 1).
-func ShardConsumer(consumer string, k, n int) string {
-	if n <= 1 {
-		return consumer
-	}
-	return consumer + "-s" + strconv.Itoa(k)
-}
+// consumer, consumer itself when n is 1 (wire.ShardConsumer).
+func ShardConsumer(consumer string, k, n int) string { return wire.ShardConsumer(consumer, k, n) }
 
 // MirrorConfig is the configuration of the shard mirror of the stream src for n
 // shards with replicas replicas (0: src's), as the aggregate creates it.
@@ -91,7 +76,7 @@ func MirrorConfig(src jetstream.StreamConfig, n, replicas int) jetstream.StreamC
 		Description: "the stream " + src.Name + " partitioned by wiki into " + p + " shards, for the sharded aggregate",
 		Mirror: &jetstream.StreamSource{Name: src.Name, SubjectTransforms: []jetstream.SubjectTransformConfig{{
 			Source:      wire.SubjectPrefix + ".*.*",
-			Destination: shardSubjectPrefix + ".{{partition(" + p + ",1)}}.{{wildcard(1)}}.{{wildcard(2)}}",
+			Destination: wire.ShardSubjectPrefix + ".{{partition(" + p + ",1)}}.{{wildcard(1)}}.{{wildcard(2)}}",
 		}}},
 		Retention:  jetstream.LimitsPolicy,
 		Storage:    jetstream.FileStorage,

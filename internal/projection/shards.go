@@ -13,6 +13,17 @@ import (
 // MaxShards is the largest shard count a projection may have.
 const MaxShards = 256
 
+// ParseShard parses "k/N": shard k (0-based) of a projection of N shards.
+func ParseShard(s string) (k, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || n > MaxShards || k < 0 || k >= n {
+		return 0, 0, fmt.Errorf("shard: %q is not k/N with 0 <= k < N <= %d", s, MaxShards)
+	}
+	return k, n, nil
+}
+
 // ErrShardCount is returned (wrapped) when a writer's shard count differs from
 // the one the projection was created with.
 var ErrShardCount = errors.New("shard count differs from the projection's")
@@ -30,6 +41,12 @@ func parseShardCount(c *redis.StringCmd) (int, error) {
 		return 0, fmt.Errorf("shard count %q is not in 1..%d", c.Val(), MaxShards)
 	}
 	return n, nil
+}
+
+// Shards reads the projection's recorded shard count ({B}:shards; 1 when none
+// is recorded).
+func (r *Reader) Shards(ctx context.Context) (int, error) {
+	return parseShardCount(r.c.Get(ctx, r.Keys("").ShardCount()))
 }
 
 // shardedHead reads the metas of namespace ns in the n shards (and their
