@@ -215,7 +215,7 @@ func (b *Bulk) Checkpoint(ctx context.Context, consumer string, prevSeq, lastSeq
 		asOfMs = asOf.UnixMilli()
 	}
 	k := b.s.Keys(b.ns)
-	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy()}
+	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), b.s.legacyKey(k)}
 	args := applyHeader(b.ns, consumer, prevSeq, lastSeq, asOfMs, events, firstSeq, false, nil)
 	v, err := b.s.applyScript.Run(ctx, b.s.c, keys, args...).Slice()
 	if err != nil {

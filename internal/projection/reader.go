@@ -163,6 +163,9 @@ type Head struct {
 	Legacy map[string]string
 	// Shards is the projection's shard count (1: unsharded).
 	Shards int
+	// ShardNS is, of a sharded projection, the namespace each shard's own
+	// pointer names (shard 0's is Keys.NS); read a shard's keys with ShardKeys.
+	ShardNS []string
 }
 
 // Head reads the pointer and the meta of the namespace it names in one round

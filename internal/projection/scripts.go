@@ -215,18 +215,12 @@ const (
 	switchNotCaughtUp = 3 // {3, consumer, watermark in from, watermark in to}
 )
 
-// switchSource is the switch script.
-//
-// KEYS: 1 pointer, 2 watermarks of from, 3 watermarks of to, 4 legacy hash,
-// 5 the all-time domain hash of to.
-// ARGV: 1 from, 2 to, 3 default namespace, 4.. consumers.
-//
-// It changes nothing unless the pointer names from (missing = default) and every
-// consumer's watermark is the same in both namespaces (missing = 0). Then it
-// replaces the legacy hash by a copy of to's domain hash (COPY ... REPLACE, or DEL
-// when to has none) and points the pointer at to. COPY runs before any other write,
-// so on a Redis without COPY the script fails having changed nothing.
-const switchSource = `
+// switchChecks are the first lines of the switch scripts (KEYS 1 pointer, 2
+// watermarks of from, 3 watermarks of to; ARGV 1 from, 2 to, 3 default
+// namespace, 4.. consumers): they return, changing nothing, unless the pointer
+// names from (missing = default) and every consumer's watermark is the same in
+// both namespaces (missing = 0).
+const switchChecks = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then cur = ARGV[3] end
 if cur ~= ARGV[1] then return {2, cur} end
@@ -235,10 +229,50 @@ for i = 4, #ARGV do
   local b = redis.call('HGET', KEYS[3], ARGV[i]) or '0'
   if a ~= b then return {3, ARGV[i], a, b} end
 end
+`
+
+// switchSource is the switch script.
+//
+// KEYS: 1 pointer, 2 watermarks of from, 3 watermarks of to, 4 legacy hash,
+// 5 the all-time domain hash of to.
+// ARGV: 1 from, 2 to, 3 default namespace, 4.. consumers.
+//
+// After switchChecks it replaces the legacy hash by a copy of to's domain hash
+// (COPY ... REPLACE, or DEL when to has none) and points the pointer at to. COPY
+// runs before any other write, so on a Redis without COPY the script fails
+// having changed nothing.
+const switchSource = switchChecks + `
 if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('COPY', KEYS[5], KEYS[4], 'REPLACE')
 else
   redis.call('DEL', KEYS[4])
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return {1}
+`
+
+// switchShardSource is the switch script of one shard of a sharded projection.
+//
+// KEYS: 1-3 as switchSource's; where the shards keep the legacy hash (a single
+// Redis), also 4 legacy hash, 5 the all-time domain hash of to, 6 that of from.
+// ARGV: as switchSource's.
+//
+// After switchChecks it moves the legacy hash, which holds the sum of every
+// shard's domain counts, by this shard's change: from's counts subtracted, to's
+// added, a field that reaches 0 removed. Without keys 4-6 it leaves the legacy
+// hash alone. Then it points the pointer at to.
+const switchShardSource = switchChecks + `
+if #KEYS == 6 then
+  for pass = 1, 2 do
+    local h, sign = KEYS[6], -1
+    if pass == 2 then h, sign = KEYS[5], 1 end
+    local f = redis.call('HGETALL', h)
+    for i = 1, #f, 2 do
+      if redis.call('HINCRBY', KEYS[4], f[i], sign * tonumber(f[i + 1])) == 0 then
+        redis.call('HDEL', KEYS[4], f[i])
+      end
+    end
+  end
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return {1}

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,35 +50,87 @@ func (r *Reader) Shards(ctx context.Context) (int, error) {
 	return parseShardCount(r.c.Get(ctx, r.Keys("").ShardCount()))
 }
 
-// shardedHead reads the metas of namespace ns in the n shards (and their
-// all-time domain hashes, summed, when legacy is set) in one pipeline.
+// shardedHead reads the head of a projection of n shards whose shard 0 points
+// at ns: each shard's pointer, and the meta (and all-time domain hash, when
+// legacy is set) of the namespace it names. Shards point at the same namespace
+// unless a shard was rebuilt on its own: one pipeline reads every pointer with
+// the keys of ns, and a second only those of shards pointing elsewhere.
 func (r *Reader) shardedHead(ctx context.Context, ns string, n int, legacy bool) (Head, error) {
-	k := r.Keys(ns)
-	pipe := r.c.Pipeline()
+	h := Head{Keys: r.Keys(ns), Shards: n, ShardNS: make([]string, n)}
+	ptrs := make([]*redis.StringCmd, n)
 	metas := make([]*redis.MapStringStringCmd, n)
-	var doms []*redis.MapStringStringCmd
-	for i := range n {
-		metas[i] = pipe.HGetAll(ctx, k.InShard(i).Meta())
+	doms := make([]*redis.MapStringStringCmd, n)
+	read := func(p redis.Pipeliner, i int) {
+		k := h.ShardKeys(i)
+		metas[i] = p.HGetAll(ctx, k.Meta())
 		if legacy {
-			doms = append(doms, pipe.HGetAll(ctx, k.InShard(i).All(KindDomain)))
+			doms[i] = p.HGetAll(ctx, k.All(KindDomain))
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return Head{}, fmt.Errorf("read the metas of %s in %d shards: %w", ns, n, err)
+	pipe := r.c.Pipeline()
+	for i := range n {
+		h.ShardNS[i] = ns
+		if i > 0 {
+			ptrs[i] = pipe.Get(ctx, h.Keys.InShard(i).Pointer())
+		}
+		read(pipe, i)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Head{}, fmt.Errorf("read the pointers and metas of %d shards: %w", n, err)
+	}
+	pipe = r.c.Pipeline()
+	again := false
+	for i := 1; i < n; i++ {
+		cur, err := ptrs[i].Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Head{}, fmt.Errorf("read the pointer of shard %d: %w", i, err)
+		}
+		if cur = cmp.Or(cur, DefaultNamespace); cur != ns {
+			h.ShardNS[i] = cur
+			read(pipe, i)
+			again = true
+		}
+	}
+	if again {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return Head{}, fmt.Errorf("read the metas of %d shards: %w", n, err)
+		}
+	}
+	for i := range n {
+		if err := errors.Join(metas[i].Err(), errOf(doms[i])); err != nil {
+			return Head{}, fmt.Errorf("read the meta of shard %d: %w", i, err)
+		}
 	}
 	ms := make([]Meta, n)
 	for i, c := range metas {
 		ms[i] = ParseMeta(c.Val())
 	}
-	h := Head{Keys: k, Meta: MergeMeta(ms), Shards: n}
+	h.Meta = MergeMeta(ms)
 	if legacy {
-		hs := make([]map[string]string, len(doms))
+		hs := make([]map[string]string, n)
 		for i, c := range doms {
 			hs[i] = c.Val()
 		}
 		h.Legacy = sumMaps(hs)
 	}
 	return h, nil
+}
+
+// errOf is c's error (nil for no command).
+func errOf(c *redis.MapStringStringCmd) error {
+	if c == nil {
+		return nil
+	}
+	return c.Err()
+}
+
+// ShardKeys returns the keys of the namespace shard k's pointer names (h.Keys
+// in shard k when h is not of a sharded projection).
+func (h Head) ShardKeys(k int) Keys {
+	if k < len(h.ShardNS) {
+		return New(h.Keys.Base, h.ShardNS[k]).InShard(k)
+	}
+	return h.Keys.InShard(k)
 }
 
 // MergeMeta merges the metas of a projection's shards: the newest as_of and
@@ -131,16 +184,13 @@ func sumMaps(hs []map[string]string) map[string]string {
 	return out
 }
 
-// inShard rewrites key, a key of shard 0 of base, as the same key of shard k.
-func inShard(base, key string, k int) string {
-	if k == 0 {
-		return key
+// inShard rewrites key, a key of h's namespace in shard 0, as the same key of
+// the namespace shard k's pointer names.
+func (h Head) inShard(key string, k int) string {
+	if rest, ok := strings.CutPrefix(key, h.Keys.InShard(0).Prefix()); ok {
+		return h.ShardKeys(k).Prefix() + rest
 	}
-	t := shardTag(base, 0)
-	if !strings.HasPrefix(key, t) {
-		return key
-	}
-	return shardTag(base, k) + key[len(t):]
+	return key
 }
 
 // SumHashes is Hashes for the keys of h's namespace (keys of shard 0, such as
@@ -153,7 +203,7 @@ func (r *Reader) SumHashes(ctx context.Context, h Head, keys []string) ([]map[st
 	all := make([]string, 0, len(keys)*h.Shards)
 	for _, key := range keys {
 		for k := range h.Shards {
-			all = append(all, inShard(r.base, key, k))
+			all = append(all, h.inShard(key, k))
 		}
 	}
 	hs, err := r.Hashes(ctx, all)
@@ -182,7 +232,7 @@ func (r *Reader) shardedTop(ctx context.Context, h Head, q TopQuery) (Top, error
 	byKey := map[string]int{}
 	for k := range h.Shards {
 		sh := h
-		sh.Keys = h.Keys.InShard(k)
+		sh.Keys = h.ShardKeys(k)
 		t, err := r.topShard(ctx, sh, q)
 		if err != nil {
 			return res, err
@@ -218,7 +268,7 @@ func (r *Reader) unionUsers(ctx context.Context, h Head, minutes int64) (int64, 
 	pipe := r.c.Pipeline()
 	gets := make([]*redis.StringCmd, h.Shards)
 	for k := 1; k < h.Shards; k++ {
-		kk := h.Keys.InShard(k)
+		kk := h.ShardKeys(k)
 		ukeys, _ := kk.SetKeys(KindUsers, minutes, h.Meta.AsOf)
 		tmp := kk.tag() + ":tmp:users:" + id
 		pipe.PFMerge(ctx, tmp, ukeys...)
@@ -228,7 +278,7 @@ func (r *Reader) unionUsers(ctx context.Context, h Head, minutes int64) (int64, 
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("merge the shards' user sketches: %w", err)
 	}
-	k0 := h.Keys.InShard(0)
+	k0 := h.ShardKeys(0)
 	keys, _ := k0.SetKeys(KindUsers, minutes, h.Meta.AsOf)
 	var copies []string
 	pipe = r.c.Pipeline()

@@ -114,7 +114,8 @@ func TestShardKeys(t *testing.T) {
 	if got := k.InShard(2).Pointer(); got != "{b:s2}:current" {
 		t.Errorf("shard 2 pointer %s", got)
 	}
-	if got := inShard("b", k.All(KindCube), 1); got != "{b:s1}:ns:live:all:cube" {
+	h := Head{Keys: k, Shards: 2, ShardNS: []string{"live", "r1"}}
+	if got := h.inShard(k.All(KindCube), 1); got != "{b:s1}:ns:r1:all:cube" {
 		t.Errorf("rewritten key %s", got)
 	}
 	if got := k.InShard(1).Legacy(); got != "b" {

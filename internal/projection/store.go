@@ -31,6 +31,8 @@ type Store struct {
 	applyScript  *redis.Script
 	switchScript *redis.Script
 	zincrScript  *redis.Script
+	// shardSwitch is the switch script of a shard of a sharded projection.
+	shardSwitch *redis.Script
 }
 
 // NewStore returns a Store over c for the base name base (wire.DefaultHash in
@@ -47,7 +49,7 @@ func NewShardStore(c Client, base string, shard, shards int) *Store {
 		Reader: NewShardReader(c, base, shard), c: c, shards: max(shards, 1),
 		mirror:      shards <= 1 || !cluster,
 		applyScript: redis.NewScript(applySource), switchScript: redis.NewScript(switchSource),
-		zincrScript: redis.NewScript(zincrSource),
+		zincrScript: redis.NewScript(zincrSource), shardSwitch: redis.NewScript(switchShardSource),
 	}
 }
 
@@ -163,16 +165,21 @@ func (s *Store) encodeApply(ns, consumer string, prevSeq, lastSeq uint64, d *Del
 		// Sorted sets and sketches alone: the events were counted with the counts.
 		events, asOf, first = 0, 0, 0
 	}
-	legacy := k.Legacy()
-	if !s.mirror {
-		// Never written (the domain counts are encoded without mirroring); a
-		// key of the shard's own slot keeps the script within that slot.
-		legacy = k.All(KindDomain)
-	}
-	keys = append(keys, k.Pointer(), k.Watermarks(), k.Meta(), legacy)
+	keys = append(keys, k.Pointer(), k.Watermarks(), k.Meta(), s.legacyKey(k))
 	args = applyHeader(ns, consumer, prevSeq, lastSeq, asOf, events, first, requireCurrent, args)
 	keys, args = d.encode(k, s.mirror, keys, args)
 	return keys, args, nil
+}
+
+// legacyKey is the apply script's legacy hash key for the keys k: the legacy
+// hash when the Store keeps it, else a key of the shard's own slot that the
+// script never writes (the domain counts are then encoded without mirroring),
+// which keeps the script within that slot.
+func (s *Store) legacyKey(k Keys) string {
+	if s.mirror {
+		return k.Legacy()
+	}
+	return k.All(KindDomain)
 }
 
 func parseApply(v []any) (ApplyResult, error) {
@@ -229,18 +236,27 @@ func (e *NotCaughtUpError) Is(target error) bool { return target == ErrNotCaught
 // Switch atomically makes namespace to the current one, provided the pointer still
 // names from and every consumer's watermark is the same in both (else a
 // *NotCaughtUpError, changing nothing). The legacy hash becomes a copy of to's
-// all-time per-domain counts. Needs Redis >= 6.2 (COPY).
+// all-time per-domain counts (needs Redis >= 6.2, COPY). Of a shard of a sharded
+// projection only the shard's pointer moves, and the legacy hash, where the
+// shards keep it (see MirrorsLegacy), moves by the shard's change: from's domain
+// counts out, to's in.
 func (s *Store) Switch(ctx context.Context, from, to string, consumers []string) error {
 	if from == "" || to == "" || from == to {
 		return fmt.Errorf("switch %q -> %q: need two different namespaces", from, to)
 	}
 	kf, kt := s.Keys(from), s.Keys(to)
-	keys := []string{kf.Pointer(), kf.Watermarks(), kt.Watermarks(), kf.Legacy(), kt.All(KindDomain)}
+	script, keys := s.switchScript, []string{kf.Pointer(), kf.Watermarks(), kt.Watermarks(), kf.Legacy(), kt.All(KindDomain)}
+	if s.shards > 1 {
+		script, keys = s.shardSwitch, keys[:3]
+		if s.mirror {
+			keys = append(keys, kf.Legacy(), kt.All(KindDomain), kf.All(KindDomain))
+		}
+	}
 	args := []any{from, to, DefaultNamespace}
 	for _, c := range consumers {
 		args = append(args, c)
 	}
-	v, err := s.switchScript.Run(ctx, s.c, keys, args...).Slice()
+	v, err := script.Run(ctx, s.c, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("switch %s -> %s: %w", from, to, err)
 	}
