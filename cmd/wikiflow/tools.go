@@ -68,10 +68,20 @@ func runRebuild(ctx context.Context, args []string, getenv env, stdout, stderr i
 	var c common
 	cfg := rebuild.DefaultConfig()
 	f := newFlags("rebuild", "Rebuild every counter from the JetStream log into a fresh projection namespace, counted as\nthe live aggregate counts, while live ingestion goes on. When the rebuilt counters\nequal the live ones at the same watermark, readers are switched to them atomically and\nthe old namespace is removed. The API never serves a half-built projection. Buckets the\nlive projection has already let expire are not rebuilt; a rebuild that fails removes its\nnamespace. Memory stays under a soft 80 MiB limit unless GOMEMLIMIT is set.", `
+A sharded projection (aggregates run with --shard k/N) is rebuilt shard by shard:
+--shard k/N rebuilds shard k from the shard mirror <stream>_S<N> with the filters of
+its live consumers, verifies it against shard k's live counters and switches shard k's
+pointer only; --shard all does so for every shard in turn (a shard that fails or
+differs keeps its pointer, the others go on) and prints a line per shard and a summary.
+Without --shard a sharded projection is refused, as is an N other than its recorded
+shard count. --redis-url with several nodes, or --redis-cluster, reads a Redis Cluster.
+
 Examples:
   wikiflow rebuild                    # rebuild, verify, switch, drop the old namespace
   wikiflow rebuild --switch=false     # build only, to compare
-  wikiflow rebuild --force            # switch even if the counts differ (e.g. after retention dropped events)`, getenv, stderr)
+  wikiflow rebuild --force            # switch even if the counts differ (e.g. after retention dropped events)
+  wikiflow rebuild --shard all        # every shard of a sharded projection, one after the other
+  wikiflow rebuild --shard 1/3 --force --redis-url redis://10.0.0.1:7000,redis://10.0.0.2:7000`, getenv, stderr)
 	log, err := c.parseLogged(f, args, stderr, func(f *cli.Flags) { rebuild.Flags(f, &cfg) }, func() error { return cfg.Validate() })
 	if err != nil {
 		return err
@@ -85,26 +95,47 @@ Examples:
 		// as the heap nears it, instead of letting it double past 100 MiB.
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(rebuildMemoryLimit))
 	}
-	res, err := rebuild.New(cfg, log, progress).Run(ctx)
-	if err != nil {
-		return err
+	results, err := rebuild.New(cfg, log, progress).Run(ctx)
+	if cfg.Shard != rebuild.ShardAll {
+		if err != nil {
+			return err
+		}
+		printRebuilt(stdout, "", results[0])
+		return nil
 	}
-	fmt.Fprintf(stdout, "rebuilt %d events into namespace %s in %s (%.0f events/s)\n", res.Events, res.To, res.Elapsed.Round(time.Millisecond), float64(res.Events)/res.Elapsed.Seconds())
+	switched := 0
+	for _, res := range results {
+		if res.To != "" {
+			printRebuilt(stdout, fmt.Sprintf("shard %d/%d: ", res.Shard, res.Shards), res)
+		}
+		if res.Switched {
+			switched++
+		}
+	}
+	if len(results) > 0 {
+		fmt.Fprintf(stdout, "%d of %d shards rebuilt and switched\n", switched, results[0].Shards)
+	}
+	return err
+}
+
+// printRebuilt writes what a rebuild (of one shard) did, each line starting
+// with prefix.
+func printRebuilt(w io.Writer, prefix string, res rebuild.Result) {
+	fmt.Fprintf(w, "%srebuilt %d events into namespace %s in %s (%.0f events/s)\n", prefix, res.Events, res.To, res.Elapsed.Round(time.Millisecond), float64(res.Events)/res.Elapsed.Seconds())
 	if res.Partial {
-		fmt.Fprintf(stdout, "partial: retention had dropped older events; it counts from %s\n", res.PartialFrom.Format(time.RFC3339))
+		fmt.Fprintf(w, "%spartial: retention had dropped older events; it counts from %s\n", prefix, res.PartialFrom.Format(time.RFC3339))
 	}
 	switch {
 	case res.Switched && len(res.Differences) > 0:
-		fmt.Fprintf(stdout, "switched from %s despite %d differences (--force)\n", res.From, len(res.Differences))
+		fmt.Fprintf(w, "%sswitched from %s despite %d differences (--force)\n", prefix, res.From, len(res.Differences))
 	case res.Switched:
-		fmt.Fprintf(stdout, "verified equal to %s at the same watermark; readers switched to %s\n", res.From, res.To)
+		fmt.Fprintf(w, "%sverified equal to %s at the same watermark; readers switched to %s\n", prefix, res.From, res.To)
 	default:
-		fmt.Fprintf(stdout, "not switched: readers still use %s\n", res.From)
+		fmt.Fprintf(w, "%snot switched: readers still use %s\n", prefix, res.From)
 	}
 	if res.Dropped {
-		fmt.Fprintf(stdout, "removed the old namespace %s\n", res.From)
+		fmt.Fprintf(w, "%sremoved the old namespace %s\n", prefix, res.From)
 	}
-	return nil
 }
 
 func runStatus(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {

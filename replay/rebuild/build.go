@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,7 +21,9 @@ import (
 // build is the state of one RunWith: the steps below fill it in order.
 type build struct {
 	*Rebuilder
-	rc    *redis.Client
+	// log is the Rebuilder's, naming the shard of a sharded projection.
+	log   *slog.Logger
+	rc    redis.UniversalClient
 	store *projection.Store
 	// bulk writes into the namespace being built.
 	bulk *projection.Bulk
@@ -148,7 +151,7 @@ func (b *build) claimTarget(ctx context.Context, state jetstream.StreamState) er
 
 // claim reserves a fresh namespace named after name (name, then name-2, name-3,
 // ...): the first whose meta hash did not exist, created with its start time.
-func claim(ctx context.Context, rc *redis.Client, store *projection.Store, name string) (string, error) {
+func claim(ctx context.Context, rc redis.UniversalClient, store *projection.Store, name string) (string, error) {
 	for i := 1; i <= 100; i++ {
 		ns := name
 		if i > 1 {
@@ -220,12 +223,11 @@ func (b *build) trySwitch(ctx context.Context) (switched bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	b.res.Switched = true
+	b.res.Switched, b.res.switchedAt = true, time.Now()
 	return true, nil
 }
 
-// finish records the watermarks and the build time, then, after a switch,
-// removes the old namespace once readers in flight are done with it.
+// finish records the watermarks and the build time.
 func (b *build) finish(ctx context.Context, start time.Time) error {
 	for _, cr := range b.runs {
 		b.res.Watermarks[cr.name] = cr.applied
@@ -234,17 +236,28 @@ func (b *build) finish(ctx context.Context, start time.Time) error {
 		return fmt.Errorf("mark built: %w", err)
 	}
 	b.res.Elapsed = time.Since(start)
-	if !b.res.Switched || b.cfg.Keep {
+	return nil
+}
+
+// dropOld removes, after a switch, the old namespace of res's shard once
+// readers in flight are done with it (DropAfter after the switch), unless Keep.
+func (r *Rebuilder) dropOld(ctx context.Context, rc redis.UniversalClient, res *Result) error {
+	if !res.Switched || r.cfg.Keep {
 		return nil
 	}
-	b.log.Info("switched; removing the old namespace shortly", "old", b.live, "after", b.cfg.DropAfter)
-	if !retry.Sleep(ctx, b.cfg.DropAfter) {
+	wait := time.Until(res.switchedAt.Add(r.cfg.DropAfter))
+	log := r.log
+	if res.Shards > 1 {
+		log = log.With("shard", fmt.Sprintf("%d/%d", res.Shard, res.Shards))
+	}
+	log.Info("switched; removing the old namespace shortly", "old", res.From, "after", wait.Round(time.Millisecond))
+	if !retry.Sleep(ctx, wait) {
 		return ctx.Err()
 	}
-	if err := b.store.Drop(ctx, b.live); err != nil {
+	if err := projection.NewShardStore(rc, r.cfg.Base, res.Shard, res.Shards).Drop(ctx, res.From); err != nil {
 		return err
 	}
-	b.res.Dropped = true
+	res.Dropped = true
 	return nil
 }
 

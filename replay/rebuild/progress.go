@@ -10,6 +10,7 @@ import (
 // progress draws a one-line progress bar with rate and ETA.
 type progress struct {
 	w      io.Writer
+	label  string
 	start  time.Time
 	total  uint64
 	events int64
@@ -40,8 +41,8 @@ func (p *progress) draw(end string) {
 	if rate > 0 && p.total > p.seq {
 		eta = (time.Duration(float64(p.total-p.seq) / rate * float64(time.Second))).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "rebuild [%s%s] %3.0f%%  %d events  %.0f events/s  ETA %s%s",
-		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, p.events, rate, eta, end)
+	fmt.Fprintf(p.w, "%s [%s%s] %3.0f%%  %d events  %.0f events/s  ETA %s%s",
+		p.label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, p.events, rate, eta, end)
 }
 
 func (p *progress) done() {

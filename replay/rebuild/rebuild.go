@@ -4,6 +4,11 @@
 // commands (one checkpoint per catch-up, not a script per batch), catches up
 // with the live watermarks, verifies the counters against the live ones at an equal
 // watermark, and switches readers to it atomically.
+//
+// A sharded projection is rebuilt shard by shard (Config.Shard): shard k with
+// the same steps, from the stream's shard mirror with the filters of shard k's
+// live consumers, into a fresh namespace of shard k, verified against shard k's
+// live counters and switched with shard k's pointer (see shards.go).
 package rebuild
 
 import (
@@ -33,6 +38,11 @@ type Config struct {
 	Stream string
 	// Base is the projection's base name (default wire.DefaultHash).
 	Base string
+	// Shard names what to rebuild: "" (the default) the unsharded projection,
+	// "k/N" shard k of a projection of N shards, ShardAll every shard of the
+	// projection one after the other. N must be the projection's recorded shard
+	// count, and a sharded projection is rebuilt only when Shard names its shards.
+	Shard string
 	// BatchSize is how many events are counted together before they are applied
 	// (default 20000).
 	BatchSize int
@@ -73,6 +83,7 @@ func Flags(f *cli.Flags, c *Config) {
 	brokers.RedisFlags(f, &c.Redis)
 	f.String(&c.Stream, "stream", "WIKIFLOW_STREAM", d.Stream, "JetStream stream to rebuild from")
 	f.String(&c.Base, "hash", "WIKIFLOW_HASH", d.Base, "base name of the projection: the Redis hash of per-domain counts old clients read")
+	f.String(&c.Shard, "shard", "WIKIFLOW_REBUILD_SHARD", d.Shard, "of a sharded projection: k/N rebuilds shard k of N (as 'aggregate --shard k/N' counts it), all rebuilds every shard in turn")
 	f.Int(&c.BatchSize, "batch", "", d.BatchSize, "events counted together before they are applied")
 	f.Bool(&c.Switch, "switch", "", d.Switch, "switch readers to the rebuilt counters once they match the live ones")
 	f.Bool(&c.Force, "force", "", false, "switch even when the rebuilt counters differ from the live ones")
@@ -92,6 +103,11 @@ func (c Config) Validate() error {
 	}
 	if c.Base == "" {
 		errs = append(errs, errors.New("base must not be empty"))
+	}
+	if c.Shard != "" && c.Shard != ShardAll {
+		if _, _, err := projection.ParseShard(c.Shard); err != nil {
+			errs = append(errs, fmt.Errorf("%w (or %s)", err, ShardAll))
+		}
 	}
 	if c.Force && !c.Switch {
 		errs = append(errs, errors.New("force only makes sense with switch"))
@@ -119,8 +135,11 @@ const (
 	idleRead = 2 * time.Second
 )
 
-// Result describes a finished rebuild.
+// Result describes a finished rebuild (of one shard).
 type Result struct {
+	// Shard and Shards say which shard of how many was rebuilt (0 of 1: an
+	// unsharded projection).
+	Shard, Shards int
 	// From is the namespace that was current; To the rebuilt one.
 	From, To string
 	// Events is how many log messages were applied.
@@ -139,6 +158,8 @@ type Result struct {
 	// Elapsed is the wall time the rebuild took up to the switch (the removal of
 	// the old namespace afterwards is not counted).
 	Elapsed time.Duration
+	// switchedAt is when the pointer was switched (zero unless Switched).
+	switchedAt time.Time
 }
 
 // Rebuilder rebuilds the projection.
@@ -153,33 +174,60 @@ func New(cfg Config, log *slog.Logger, progress io.Writer) *Rebuilder {
 	return &Rebuilder{cfg: cfg, log: log.With("component", "rebuild"), progress: progress}
 }
 
-// Run connects to NATS and Redis and rebuilds.
-func (r *Rebuilder) Run(ctx context.Context) (Result, error) {
+// Run connects to NATS and Redis (a Redis Cluster when Config.Redis names one)
+// and rebuilds what Config.Shard names (see RunShards).
+func (r *Rebuilder) Run(ctx context.Context) ([]Result, error) {
 	nc, err := r.cfg.NATS.Connect("rebuild")
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	defer nc.Close()
-	rc, err := r.cfg.Redis.Client()
+	rc, err := r.cfg.Redis.Universal()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return r.RunShards(ctx, nc, rc)
+}
+
+// RunWith rebuilds over existing connections the unsharded projection, or the
+// one shard Config.Shard names (ShardAll is RunShards'): replay every live
+// consumer's share of the retained log into a fresh namespace, counted as the
+// live aggregate counts, catch up with the live watermarks, verify the counters
+// against the live ones at an equal watermark, and switch the pointer atomically.
+func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc redis.UniversalClient) (Result, error) {
+	if r.cfg.Shard == ShardAll {
+		return Result{}, errors.New("rebuild: shard all rebuilds every shard: use RunShards")
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	shards, n, err := r.resolve(ctx, rc)
 	if err != nil {
 		return Result{}, err
 	}
-	defer rc.Close()
-	return r.RunWith(ctx, nc, rc)
+	res, err := r.rebuild(ctx, nc, rc, shards[0], n)
+	if err != nil {
+		return res, err
+	}
+	return res, r.dropOld(ctx, rc, &res)
 }
 
-// RunWith rebuilds over existing connections: replay every live consumer's share
-// of the retained log into a fresh namespace, counted as the live aggregate counts,
-// catch up with the live watermarks, verify the counters against the live ones at
-// an equal watermark, and switch the pointer atomically.
-func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client) (res Result, err error) {
+// rebuild rebuilds shard shard of shards (0 of 1: the unsharded projection),
+// up to the switch.
+func (r *Rebuilder) rebuild(ctx context.Context, nc *nats.Conn, rc redis.UniversalClient, shard, shards int) (res Result, err error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	res = Result{Watermarks: map[string]uint64{}}
-	b := &build{Rebuilder: r, rc: rc, store: projection.NewStore(rc, r.cfg.Base), res: &res}
+	res = Result{Shard: shard, Shards: shards, Watermarks: map[string]uint64{}}
+	b := &build{Rebuilder: r, log: r.log, rc: rc, store: projection.NewShardStore(rc, r.cfg.Base, shard, shards), res: &res}
+	label, stream := "rebuild", r.cfg.Stream
+	if shards > 1 {
+		label = fmt.Sprintf("rebuild shard %d/%d", shard, shards)
+		b.log = r.log.With("shard", fmt.Sprintf("%d/%d", shard, shards))
+		stream = wire.MirrorName(r.cfg.Stream, shards)
+	}
 	defer func() { b.dropUnfinished(ctx, err) }()
-	st, state, err := brokers.OpenStream(ctx, nc, r.cfg.Stream)
+	st, state, err := brokers.OpenStream(ctx, nc, stream)
 	if err != nil {
 		return res, err
 	}
@@ -195,7 +243,7 @@ func (r *Rebuilder) RunWith(ctx context.Context, nc *nats.Conn, rc *redis.Client
 	if err := b.claimTarget(ctx, state); err != nil {
 		return res, err
 	}
-	b.prog = &progress{w: r.progress, start: time.Now(), total: state.LastSeq}
+	b.prog = &progress{w: r.progress, label: label, start: time.Now(), total: state.LastSeq}
 	if err := b.converge(ctx); err != nil {
 		return res, err
 	}
