@@ -55,6 +55,9 @@ func (r *Rebuilder) resolve(ctx context.Context, rc redis.UniversalClient) (shar
 	if err != nil {
 		return nil, 0, err
 	}
+	if n != recorded && recorded == 1 {
+		return nil, 0, fmt.Errorf("shard %s: the projection %s is not sharded (%s is unset): rebuild it without --shard", r.cfg.Shard, r.cfg.Base, key)
+	}
 	if n != recorded {
 		return nil, 0, fmt.Errorf("shard %s: the projection %s has %d shards (%s), not %d: rebuild with --shard k/%d or --shard all", r.cfg.Shard, r.cfg.Base, recorded, key, n, recorded)
 	}
