@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wikiflow/wikiflow/aggregate"
+	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
@@ -349,4 +351,73 @@ func TestRebuildRefusesTheWrongShards(t *testing.T) {
 	if err := (Config{Shard: "3/3"}).Validate(); err == nil {
 		t.Error("shard 3/3 is valid")
 	}
+}
+
+// TestRebuildShardsOnRedisCluster counts with three shard aggregates into a
+// Redis Cluster, whose shards live in slots of their own and keep no legacy
+// hash, and rebuilds shard 1 alone, then every shard, through Run with the
+// cluster's node URLs: each shard is switched with the same counters, and what
+// the API reads is unchanged.
+func TestRebuildShardsOnRedisCluster(t *testing.T) {
+	urls := testenv.RedisCluster(t)
+	f := newFixture(t, 0)
+	cc, err := brokers.Redis{URL: urls}.Universal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	f.base = fmt.Sprintf("rebuild_cluster_%d", time.Now().UnixNano())
+	t.Cleanup(func() { dropCluster(cc, f.base) })
+	evs := recording.Events()
+	want := f.countSharded(t, urls, evs)
+	before, counters := apiView(t, cc, f.base), shardCounters(t, cc, f.base)
+	legacy := before["legacy"].(map[string]string)
+	for d, n := range want {
+		if legacy[d] != strconv.FormatInt(n, 10) {
+			t.Errorf("the summed domain counts give %s = %q, want %d", d, legacy[d], n)
+		}
+	}
+	run := func(shard string) []Result {
+		t.Helper()
+		cfg := DefaultConfig()
+		cfg.NATS.URL, cfg.Redis.URL, cfg.Base, cfg.Shard, cfg.DropAfter = f.natsURL, urls, f.base, shard, time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		results, err := New(cfg, f.log, nil).Run(ctx)
+		if err != nil {
+			t.Fatalf("rebuild --shard %s on the cluster: %v", shard, err)
+		}
+		return results
+	}
+	if one := run("1/3"); len(one) != 1 || !one[0].Switched || !one[0].Dropped {
+		t.Fatalf("rebuild of shard 1: %+v", one)
+	}
+	sameViews(t, "after the rebuild of shard 1 alone", apiView(t, cc, f.base), before)
+	checkSwitched(t, cc, f.base, run(ShardAll), len(evs))
+	if got := shardCounters(t, cc, f.base); !reflect.DeepEqual(got, counters) {
+		t.Errorf("the rebuilt shards' counters differ from the live ones:\n got %v\nwant %v", got, counters)
+	}
+	sameViews(t, "after the rebuild", apiView(t, cc, f.base), before)
+	if n, err := cc.Exists(context.Background(), f.base).Result(); err != nil || n != 0 {
+		t.Errorf("a rebuild on the cluster wrote the legacy hash (%d, %v)", n, err)
+	}
+}
+
+// dropCluster deletes every key of the projection base from the cluster.
+func dropCluster(c redis.UniversalClient, base string) {
+	cc, ok := c.(*redis.ClusterClient)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		for _, pat := range []string{base, "{" + base + "}*", "{" + base + ":s*"} {
+			iter := n.Scan(ctx, 0, pat, 1000).Iterator()
+			for iter.Next(ctx) {
+				n.Del(ctx, iter.Val())
+			}
+		}
+		return nil
+	})
 }
