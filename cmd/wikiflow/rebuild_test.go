@@ -114,7 +114,7 @@ func TestRebuildShardsCommand(t *testing.T) {
 		}
 	}
 	t.Log(out)
-	if !strings.Contains(out, "3 of 3 shards rebuilt and switched") {
+	if !strings.Contains(out, "shards: 3 of 3 rebuilt, 3 switched") {
 		t.Errorf("the output lacks the summary:\n%s", out)
 	}
 	_, stderr, err := runArgs([]string{"rebuild", "--help"}, nil)

@@ -103,17 +103,20 @@ Examples:
 		printRebuilt(stdout, "", results[0])
 		return nil
 	}
-	switched := 0
+	built, switched := 0, 0
 	for _, res := range results {
 		if res.To != "" {
 			printRebuilt(stdout, fmt.Sprintf("shard %d/%d: ", res.Shard, res.Shards), res)
+		}
+		if res.Elapsed > 0 {
+			built++
 		}
 		if res.Switched {
 			switched++
 		}
 	}
 	if len(results) > 0 {
-		fmt.Fprintf(stdout, "%d of %d shards rebuilt and switched\n", switched, results[0].Shards)
+		fmt.Fprintf(stdout, "shards: %d of %d rebuilt, %d switched\n", built, results[0].Shards, switched)
 	}
 	return err
 }
