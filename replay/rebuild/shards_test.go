@@ -244,11 +244,12 @@ func TestRebuildAllShards(t *testing.T) {
 	// up with its live consumer, and the aggregates carry on in the new
 	// namespaces without counting anything twice.
 	stop := f.startShards(t, redisURL)
-	more := map[string]int64{}
+	more := f.publish(t, recordingCopies(t, evs[:100], "first"))
+	f.waitShards(t)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
-		for i := 0; i < 600; i += 100 {
+		for i := 100; i < 600; i += 100 {
 			for d, n := range f.publish(t, recordingCopies(t, evs[i:i+100], fmt.Sprint("more", i))) {
 				more[d] += n
 			}
@@ -268,6 +269,9 @@ func TestRebuildAllShards(t *testing.T) {
 		}
 	}
 	t.Logf("the rebuild while counting replayed %d of %d messages", replayed, len(evs)+600)
+	if replayed < int64(len(evs)+100) {
+		t.Errorf("the rebuild replayed %d messages: not even those counted before it started (%d)", replayed, len(evs)+100)
+	}
 	f.waitShards(t)
 	stop()
 	for d, n := range more {
