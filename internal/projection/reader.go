@@ -171,7 +171,8 @@ type Head struct {
 // Head reads the pointer and the meta of the namespace it names in one round
 // trip, guessing that the pointer names guess (DefaultNamespace when empty); only
 // when it names another namespace, or the projection is sharded, does a second
-// round trip read that one's meta (and the other shards'). With legacy set it
+// round trip read that one's meta (and the other shards' pointers and metas, see
+// shardedHead). With legacy set it
 // also reads the legacy hash. Every further key of a response should be taken
 // from the returned namespace only.
 func (r *Reader) Head(ctx context.Context, guess string, legacy bool) (Head, error) {

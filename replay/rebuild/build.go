@@ -18,7 +18,8 @@ import (
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
-// build is the state of one RunWith: the steps below fill it in order.
+// build is the state of the rebuild of one shard (or of the unsharded
+// projection): the steps below fill it in order.
 type build struct {
 	*Rebuilder
 	// log is the Rebuilder's, naming the shard of a sharded projection.
