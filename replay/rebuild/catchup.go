@@ -82,19 +82,21 @@ func startApplier(ctx context.Context, bulk *projection.Bulk, cr *consumerRun, p
 	for _, d := range cr.deltas[1:] {
 		a.free <- d
 	}
-	go a.run(ctx, bulk, prog)
+	// The goroutine gets the channel itself: stop clears a.jobs, possibly
+	// before the goroutine has started.
+	go a.run(ctx, a.jobs, bulk, prog)
 	return a
 }
 
-func (a *applier) run(ctx context.Context, bulk *projection.Bulk, prog *progress) {
+func (a *applier) run(ctx context.Context, jobs <-chan batch, bulk *projection.Bulk, prog *progress) {
 	defer close(a.finished)
-	for j := range a.jobs {
+	for j := range jobs {
 		err := bulk.Write(ctx, j.d)
 		j.d.Reset()
 		a.free <- j.d
 		if err != nil {
 			a.failed <- err
-			for j := range a.jobs {
+			for j := range jobs {
 				j.d.Reset()
 				a.free <- j.d
 			}
