@@ -26,6 +26,8 @@ import (
 // options are the harness's settings.
 type options struct {
 	bin, natsServer           string
+	abBin                     string
+	peerSystems               string
 	kafka, redisURL           string
 	outMD, outJSON            string
 	quick                     bool
@@ -66,6 +68,8 @@ Flags:
 	quickEnv := os.Getenv("BENCH_QUICK")
 	fs.BoolVar(&o.quick, "quick", quickEnv != "" && quickEnv != "0" && quickEnv != "false", "small N and one repetition (env BENCH_QUICK=1)")
 	fs.StringVar(&o.bin, "bin", ".wikiflow/bin/wikiflow", "the wikiflow binary to measure")
+	fs.StringVar(&o.abBin, "ab-bin", "", "a second wikiflow binary (an older build): the peers comparison runs it right after --bin in every round, as the system wikiflow_b")
+	fs.StringVar(&o.peerSystems, "peer-systems", "", "comma-separated keys of the peers comparison's systems to run (wikiflow, wikiflow_b, floor_nats, python, benthos, benthos_t8, kstreams, floor_kafka, floor_redis; default all)")
 	fs.StringVar(&o.natsServer, "nats-server", ".wikiflow/bin/nats-server", "the nats-server binary to run privately")
 	fs.StringVar(&o.kafka, "kafka", brokers.DefaultKafka, "Kafka bootstrap broker")
 	fs.StringVar(&o.redisURL, "redis-url", brokers.DefaultRedis, "Redis URL")
@@ -149,7 +153,10 @@ func run(ctx context.Context, o options) error {
 	if o.render {
 		return render(o)
 	}
-	for _, p := range []*string{&o.bin, &o.natsServer} {
+	for _, p := range []*string{&o.bin, &o.natsServer, &o.abBin} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
