@@ -86,7 +86,7 @@
 //     starts (after the next apply) and before Run returns, so one round at most
 //     is in flight while the next batch is applied. Unconfirmed or refused acks
 //     are logged and counted as errors.
-//   - Batches of DefaultBatchSize (5000) messages, pre-aggregated by the Delta, so
+//   - Batches of DefaultBatchSize (3000) messages, pre-aggregated by the Delta, so
 //     that a page or editor seen several times in a batch costs one update.
 //
 // Letting the next apply start before the previous run's acks are confirmed does
