@@ -140,12 +140,14 @@ func (a *acker) wait(ctx context.Context, r *ackRound) (int, error) {
 	return missing, err
 }
 
-// ack starts double-acking msgs (see acker) after waiting for the previous round.
-// A failed ack only means the message comes back later and is skipped as a
-// duplicate.
-func (w *worker) ack(msgs []jetstream.Msg) {
+// ack starts double-acking m (see acker) after waiting for the previous round.
+// The consumer's acks are cumulative (AckAll): m's ack covers every message of the
+// consumer up to m's stream sequence, which the worker acks only when it is at or
+// below W, so that everything it covers has been applied. A failed ack only means
+// the messages come back later and are skipped as duplicates.
+func (w *worker) ack(m jetstream.Msg) {
 	w.settleAcks()
-	w.acking = w.acks.start(msgs)
+	w.acking = w.acks.start([]jetstream.Msg{m})
 }
 
 // settleAcks waits for the ack round in progress, if any, and reports failures.

@@ -11,15 +11,18 @@
 //     stream: a stream that lost its tail reuses sequences W already covers, so
 //     counting stops with a *TailLostError until a rebuild (see tail.go). Any
 //     reconnect to NATS leads back here before a fetched message is trusted.
-//  2. A durable pull consumer (explicit ack, the filter subject, AckWait,
+//  2. A durable pull consumer (cumulative acks, AckAll: an ack covers every
+//     message up to its stream sequence; the filter subject, AckWait,
 //     MaxAckPending 8×BatchSize, unlimited redeliveries, DeliverAll) is created if
-//     missing, and W is compared with its ack floor. Acks follow applies, so the floor
+//     missing (one with explicit acks, from an older version, is recreated to
+//     deliver from W+1), and W is compared with its ack floor. Acks follow applies, so the floor
 //     never passes W unless Redis lost data (restarted without its AOF, flushed):
 //     then the consumer is deleted and recreated to deliver from W+1 (everything
 //     when W is 0), so the lost range is replayed. W above the floor is normal
 //     (acks lost after an apply): those messages come back and are skipped.
 //  3. Fetch up to BatchSize messages and sort them by stream sequence. Messages at
-//     or below W were applied already: they are acked (double ack) and dropped.
+//     or below W were applied already: they are dropped, and the highest of them
+//     is acked (double ack), which covers the others.
 //     The rest is applied only as a contiguous run starting right after W: a
 //     message with sequence S follows P when S == P+1, or when it is the stream's
 //     first message at or after P+1 on the filter subject (asked of the stream
@@ -40,7 +43,8 @@
 //     projection.Delta and applied by Store.Apply(ns, consumer, prevSeq=W,
 //     lastSeq=last of the run): one Lua script that checks the namespace,
 //     compares-and-sets W and applies the counts, all or nothing. Applied: W
-//     becomes lastSeq and every message of the run is acked (double ack), and
+//     becomes lastSeq and the run's last message is acked (double ack; being
+//     cumulative, the ack covers the whole run and everything before it), and
 //     the messages after the run, if any, are handled like a new batch. CAS
 //     conflict: another instance moved W; W takes the returned value and the run
 //     is handled again (a returned W below ours means Redis lost data: back to
@@ -73,20 +77,23 @@
 //     interleave the stream between them: an instance prefetches only after 3
 //     runs in a row that found their first message right after W, and stops for
 //     30s after a batch had to wait for W or a CAS conflict.
-//   - A run is acked in one round (see acker): every ack is published at once with
-//     a reply subject under the stage's own inbox, and the round is complete when
-//     the server has answered each ack, which it does only after processing it,
-//     as for jetstream.Msg.DoubleAck. A round is waited for when the next round
+//   - A run is acked with one cumulative ack of its last message, instead of one
+//     ack per message (each of which cost the server a message to route and a
+//     pending entry to remove, and the stage a publish), in a round of the acker:
+//     the ack is published with a reply subject under the stage's own inbox, and
+//     the round is complete when the server has answered it, which it does only
+//     after processing it, as for jetstream.Msg.DoubleAck. A round is waited for when the next round
 //     starts (after the next apply) and before Run returns, so one round at most
 //     is in flight while the next batch is applied. Unconfirmed or refused acks
 //     are logged and counted as errors.
-//   - Batches of DefaultBatchSize (2000) messages, pre-aggregated by the Delta, so
+//   - Batches of DefaultBatchSize (3000) messages, pre-aggregated by the Delta, so
 //     that a page or editor seen several times in a batch costs one update.
 //
 // Letting the next apply start before the previous run's acks are confirmed does
 // not weaken exactly once, because correctness never depended on the ack: the
-// watermark CAS does. An ack is only ever sent for messages at or below the W just
-// written by the apply that covered them, so (a) the ack floor still never passes
+// watermark CAS does. An ack is only ever sent for a message at or below the W
+// just written by the apply that covered it, and W only moves over a contiguous
+// run, so everything a cumulative ack covers is applied: (a) the ack floor still never passes
 // W, which keeps step 2's data-loss detection sound, and (b) an ack that is lost,
 // refused or late only lets JetStream redeliver a message at or below W, which
 // step 3 skips (and acks again) without changing any count. What the double ack

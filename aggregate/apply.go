@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/retry"
@@ -67,11 +65,9 @@ func (w *worker) handle(ctx context.Context, items []item) error {
 					return fmt.Errorf("%w: %v", errHook, err)
 				}
 			}
-			msgs := make([]jetstream.Msg, len(run))
-			for i, it := range run {
-				msgs[i] = it.m
+			if m := ackTarget(run, rest); m != nil {
+				w.ack(m)
 			}
-			w.ack(msgs)
 			// What is left starts after a gap: handled like a new batch.
 			items = rest
 		case projection.Conflict:

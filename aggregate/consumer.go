@@ -32,7 +32,7 @@ func (w *worker) setup(ctx context.Context) error {
 	if err := w.checkTail(ctx, source, pos); err != nil {
 		return err
 	}
-	cons, err := w.ensureConsumer(ctx, stream)
+	cons, err := w.ensureConsumer(ctx, stream, wm)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (w *worker) stallLimit() time.Duration {
 func (w *worker) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       w.cfg.Consumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		FilterSubject: w.cfg.FilterSubject,
 		AckWait:       w.cfg.AckWait,
@@ -123,15 +123,23 @@ func (w *worker) consumerConfig() jetstream.ConsumerConfig {
 }
 
 // ensureConsumer returns the durable consumer, creating it or updating its
-// settings; an existing consumer keeps its deliver policy and start sequence.
-func (w *worker) ensureConsumer(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
+// settings; an existing consumer keeps its deliver policy and start sequence. A
+// consumer with another ack policy (explicit acks, as created before acks became
+// cumulative) cannot be updated: it is recreated to deliver from wm+1, as after
+// lost Redis data, which drops nothing that was not applied.
+func (w *worker) ensureConsumer(ctx context.Context, stream jetstream.Stream, wm uint64) (jetstream.Consumer, error) {
 	cc := w.consumerConfig()
 	cons, err := stream.Consumer(ctx, w.cfg.Consumer)
 	switch {
 	case err == nil:
 		old := cons.CachedInfo().Config
+		if old.AckPolicy != cc.AckPolicy {
+			w.log.Info("recreating the consumer with cumulative acks right after the watermark",
+				"consumer", w.cfg.Consumer, "ack_policy", old.AckPolicy.String(), "watermark", wm)
+			return w.reposition(ctx, stream, wm)
+		}
 		if old.FilterSubject == cc.FilterSubject && old.AckWait == cc.AckWait &&
-			old.MaxAckPending == cc.MaxAckPending && old.AckPolicy == cc.AckPolicy && old.MaxDeliver == cc.MaxDeliver &&
+			old.MaxAckPending == cc.MaxAckPending && old.MaxDeliver == cc.MaxDeliver &&
 			(cc.Replicas == 0 || old.Replicas == cc.Replicas) {
 			return cons, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,25 +12,54 @@ import (
 	"github.com/wikiflow/wikiflow/internal/retry"
 )
 
-// dropApplied acks and drops the items at or below W (applied already) and a
-// sequence delivered twice, and returns the rest.
+// dropApplied drops the items at or below W (applied already) and a sequence
+// delivered twice, acks the highest of those at or below W that ackTarget allows
+// (a cumulative ack covers the others), and returns the rest.
 func (w *worker) dropApplied(items []item) []item {
+	var applied []item
 	keep := items[:0]
-	var dups []jetstream.Msg
+	var dups int64
 	var prev uint64
 	for _, it := range items {
 		if it.seq <= w.wm || it.seq == prev {
-			dups = append(dups, it.m)
+			dups++
+			if it.seq <= w.wm {
+				applied = append(applied, it)
+			}
 			continue
 		}
 		prev = it.seq
 		keep = append(keep, it)
 	}
-	if len(dups) > 0 {
-		w.stats.Duplicates.Add(int64(len(dups)))
-		w.ack(dups)
+	if dups > 0 {
+		w.stats.Duplicates.Add(dups)
+	}
+	if m := ackTarget(applied, keep); m != nil {
+		w.ack(m)
 	}
 	return keep
+}
+
+// ackTarget returns the message of done (applied, sorted by stream sequence) to
+// ack cumulatively, or nil for none, given the messages held after them. The
+// server takes a cumulative ack as its floor of delivery sequences too, and from
+// then on ignores the acks and naks of deliveries below that floor: a held
+// message delivered before the acked one (an older delivery of a later stream
+// sequence, which happens after redeliveries) would then stay pending until its
+// AckWait. So the ack goes to the last message of done delivered before every
+// held one; the messages of done after it are acked by a later run. In order
+// (every delivery after a crash-free start), that is done's last message.
+func ackTarget(done, held []item) jetstream.Msg {
+	low := uint64(math.MaxUint64)
+	for _, it := range held {
+		low = min(low, it.cseq)
+	}
+	for i := len(done) - 1; i >= 0; i-- {
+		if done[i].cseq < low {
+			return done[i].m
+		}
+	}
+	return nil
 }
 
 // noRun handles items of which none follows W. The message after W is

@@ -214,7 +214,8 @@ func TestShardConfig(t *testing.T) {
 // TestShardsShareAndCrash runs shard 0 as two instances sharing its consumer
 // (so that its runs are split between them and meet CAS conflicts over
 // non-contiguous sequences), crashes shard 1 after its second apply before the
-// ack (its messages come back and must be skipped), then restarts it, and
+// ack (its applied messages must be skipped when they come back, or be covered by
+// the restarted shard's first cumulative ack), then restarts it, and
 // compares the result with one unsharded aggregate.
 func TestShardsShareAndCrash(t *testing.T) {
 	e := newEnv(t)
@@ -238,6 +239,11 @@ func TestShardsShareAndCrash(t *testing.T) {
 	if err := crash.Run(context.Background()); !errors.Is(err, errHook) {
 		t.Fatalf("Run = %v, want the hook's error", err)
 	}
+	wm, err := projection.NewShardStore(e.rdb, sharded, 1, n).Watermark(context.Background(), projection.DefaultNamespace, ShardConsumer("aggregate", 1, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appliedNotAcked(t, e.js, MirrorName(wire.DefaultStream, n), ShardConsumer("aggregate", 1, n), wm)
 	s0a, s0b, s1 := shard(0, 50), shard(0, 70), shard(1, 100)
 	runs := []*running{
 		start(newAggregate(t, e.config("aggregate", wire.SubjectAll, 500))),
@@ -250,9 +256,6 @@ func TestShardsShareAndCrash(t *testing.T) {
 		r.stop(t)
 	}
 	e.sameView(t, sharded)
-	if s1.Stats().Duplicates.Load() == 0 {
-		t.Error("the restarted shard skipped no redelivered message: the crash proved nothing")
-	}
 	t.Logf("shard 0 instances applied %d and %d events (%d CAS conflicts); the restarted shard 1 skipped %d",
 		s0a.Stats().Applied.Load(), s0b.Stats().Applied.Load(),
 		s0a.Stats().CASConflicts.Load()+s0b.Stats().CASConflicts.Load(), s1.Stats().Duplicates.Load())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,10 +135,18 @@ func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writ
 	}, args, getenv, stderr)
 }
 
+// aggregateMemoryLimit is the aggregate's soft memory limit unless GOMEMLIMIT is
+// set: catching up, it holds two batches of messages (the one applied and the one
+// read ahead), which would let the heap grow past 100 MiB.
+const aggregateMemoryLimit = 80 << 20
+
 func runAggregate(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	if getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(aggregateMemoryLimit))
+	}
 	return runStage(ctx, stage[aggregate.Config, *aggregate.Aggregate, *aggregate.Stats]{
 		name:    "aggregate",
-		summary: "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged.",
+		summary: "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged. Memory stays\nunder a soft 80 MiB limit unless GOMEMLIMIT is set.",
 		usage: `
 Scale out with disjoint filter subjects, one consumer each:
   wikiflow aggregate --consumer agg-en --filter-subject 'wikimedia.recentchange.enwiki.>'`,

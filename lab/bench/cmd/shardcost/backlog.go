@@ -15,6 +15,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,7 @@ import (
 	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/wire"
+	"github.com/wikiflow/wikiflow/lab/bench"
 )
 
 // backlog is an embedded JetStream holding the events to count.
@@ -39,7 +41,11 @@ type backlog struct {
 // events made of the recording (copy k of an event has its id and title
 // suffixed by k).
 func newBacklog(ctx context.Context, dir string, n int) (*backlog, error) {
-	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	port, err := bench.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
 	}

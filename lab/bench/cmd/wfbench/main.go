@@ -26,6 +26,8 @@ import (
 // options are the harness's settings.
 type options struct {
 	bin, natsServer           string
+	abBin                     string
+	peerSystems               string
 	kafka, redisURL           string
 	outMD, outJSON            string
 	quick                     bool
@@ -66,6 +68,8 @@ Flags:
 	quickEnv := os.Getenv("BENCH_QUICK")
 	fs.BoolVar(&o.quick, "quick", quickEnv != "" && quickEnv != "0" && quickEnv != "false", "small N and one repetition (env BENCH_QUICK=1)")
 	fs.StringVar(&o.bin, "bin", ".wikiflow/bin/wikiflow", "the wikiflow binary to measure")
+	fs.StringVar(&o.abBin, "ab-bin", "", "a second wikiflow binary (an older build): the peers comparison runs it right after --bin in every round, as the system wikiflow_b")
+	fs.StringVar(&o.peerSystems, "peer-systems", "", "comma-separated keys of the peers comparison's systems to run (wikiflow, wikiflow_b, floor_nats, python, benthos, benthos_t8, kstreams, floor_kafka, floor_redis; default all)")
 	fs.StringVar(&o.natsServer, "nats-server", ".wikiflow/bin/nats-server", "the nats-server binary to run privately")
 	fs.StringVar(&o.kafka, "kafka", brokers.DefaultKafka, "Kafka bootstrap broker")
 	fs.StringVar(&o.redisURL, "redis-url", brokers.DefaultRedis, "Redis URL")
@@ -149,7 +153,10 @@ func run(ctx context.Context, o options) error {
 	if o.render {
 		return render(o)
 	}
-	for _, p := range []*string{&o.bin, &o.natsServer} {
+	for _, p := range []*string{&o.bin, &o.natsServer, &o.abBin} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -173,8 +180,11 @@ func run(ctx context.Context, o options) error {
 		return nil
 	}
 	res := h.res
-	if o.only == "peers" {
+	switch {
+	case o.only == "peers":
 		res = mergePeers(o.outJSON, res, h.logf)
+	case !o.want("peers"):
+		keepPeers(o.outJSON, res, h.logf)
 	}
 	b, err := res.JSON()
 	if err != nil {
@@ -222,6 +232,7 @@ func mergePeers(path string, cur *bench.Results, logf func(string, ...any)) *ben
 	}
 	if cur.Peers != nil {
 		cur.Peers.Run, cur.Peers.Date = cur.Run, cur.Date
+		cur.Peers.Systems = mergeSystems(cur.Peers.Systems, prev.Peers)
 	}
 	prev.Peers = cur.Peers
 	for _, n := range cur.Notes {
@@ -229,6 +240,51 @@ func mergePeers(path string, cur *bench.Results, logf func(string, ...any)) *ben
 	}
 	logf("kept the other figures of run %s (%s) in the report", prev.Run, prev.Date)
 	return &prev
+}
+
+// mergeSystems returns the systems of a peers run followed by those of the
+// earlier peers (prev, possibly nil) that it did not measure (a run with
+// --peer-systems), each noted with the run that measured it.
+func mergeSystems(cur []bench.PeerResult, prev *bench.Peers) []bench.PeerResult {
+	if prev == nil {
+		return cur
+	}
+	have := map[string]bool{}
+	for _, s := range cur {
+		have[s.Key] = true
+	}
+	for _, s := range prev.Systems {
+		if have[s.Key] || s.Key == bench.PeerWikiflowB {
+			continue
+		}
+		if s.Rate.N > 0 && prev.Run != "" {
+			note := "measured in the earlier run " + prev.Run + " (" + prev.Date + "), not in this one"
+			if s.Note != "" {
+				note += "; " + s.Note
+			}
+			s.Note = note
+		}
+		cur = append(cur, s)
+	}
+	return cur
+}
+
+// keepPeers gives res, a run that did not measure the peers, the peers of the
+// results in path (an earlier run), so that the report keeps them.
+func keepPeers(path string, res *bench.Results, logf func(string, ...any)) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var prev bench.Results
+	if err := json.Unmarshal(b, &prev); err != nil || prev.Peers == nil {
+		return
+	}
+	if prev.Peers.Run == "" {
+		prev.Peers.Run, prev.Peers.Date = prev.Run, prev.Date
+	}
+	res.Peers = prev.Peers
+	logf("kept the peers of run %s (%s) in the report", prev.Peers.Run, prev.Peers.Date)
 }
 
 func render(o options) error {

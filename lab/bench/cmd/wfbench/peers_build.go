@@ -50,13 +50,18 @@ func (h *harness) peerTools(ctx context.Context) peerTools {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.floorMissing, t.benthosMissing = err.Error(), err.Error()
 	}
+	skipped := "not among --peer-systems"
 	// The floors, from this module.
 	t.floor = filepath.Join(cache, "floor")
-	if err := h.build(ctx, "floor", root, nil, "go", "build", "-p", "1", "-o", t.floor, "./lab/bench/peers/floor"); err != nil {
+	if !h.o.wantPeer("floor_nats", "floor_kafka", "floor_redis") {
+		t.floor, t.floorMissing = "", skipped
+	} else if err := h.build(ctx, "floor", root, nil, "go", "build", "-p", "1", "-o", t.floor, "./lab/bench/peers/floor"); err != nil {
 		t.floor, t.floorMissing = "", "the floor program did not build: "+firstLine(err)
 	}
 	// Python: kafka-python and redis-py (tools/python/requirements.txt).
-	if py, err := exec.LookPath("python3"); err != nil {
+	if !h.o.wantPeer("python") {
+		t.pythonMissing = skipped
+	} else if py, err := exec.LookPath("python3"); err != nil {
 		t.pythonMissing = "python3 is not installed"
 	} else if out, err := exec.CommandContext(ctx, py, "-c", "import kafka, redis").CombinedOutput(); err != nil {
 		t.pythonMissing = "python modules missing (pip install -r tools/python/requirements.txt): " + lastLine(string(out))
@@ -65,12 +70,17 @@ func (h *harness) peerTools(ctx context.Context) peerTools {
 	}
 	// Benthos: its own module, outside go.work.
 	t.benthos = filepath.Join(cache, "benthos")
-	if err := h.build(ctx, "benthos", filepath.Join(root, "lab/bench/peers/benthos"), []string{"GOWORK=off"},
+	if !h.o.wantPeer("benthos", "benthos_t8") {
+		t.benthos, t.benthosMissing = "", skipped
+	} else if err := h.build(ctx, "benthos", filepath.Join(root, "lab/bench/peers/benthos"), []string{"GOWORK=off"},
 		"go", "build", "-p", "1", "-ldflags=-checklinkname=0", "-o", t.benthos, "."); err != nil {
 		t.benthos, t.benthosMissing = "", "Benthos did not build: "+firstLine(err)
 	}
 	// Kafka Streams: Maven and a JVM.
-	t.kstreamsMiss = h.buildKStreams(ctx, root, &t)
+	t.kstreamsMiss = skipped
+	if h.o.wantPeer("kstreams") {
+		t.kstreamsMiss = h.buildKStreams(ctx, root, &t)
+	}
 	return t
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ func (h *harness) peerSystems(ctx context.Context, b *peerBacklog) []peerSystem 
 				}
 				var run peerRun
 				var err error
-				run, lastNATS, lastStream, err = h.runWikiflow(ctx, b, pids, r)
+				run, lastNATS, lastStream, err = h.runWikiflow(ctx, h.o.bin, "pw", b, pids, r)
 				return run, err
 			}},
 		floorMissing(peerSystem{key: "floor_nats", name: "floor: JetStream stream read (nats.go, ordered consumer)", kind: bench.PeerFloor,
@@ -70,6 +71,22 @@ func (h *harness) peerSystems(ctx context.Context, b *peerBacklog) []peerSystem 
 				return h.runFloor(ctx, t.floor, "redis", b, pids, r)
 			}}),
 	}
+	if h.o.abBin != "" {
+		// The other binary runs right after the first in every round, so that both
+		// meet the same machine; the NATS floor then reads its stream.
+		ab := peerSystem{key: bench.PeerWikiflowB, name: "wikiflow, binary B (" + filepath.Base(h.o.abBin) + ")", kind: bench.PeerSystem,
+			guarantee: "exactly once", run: func(ctx context.Context, r int) (peerRun, error) {
+				if lastNATS != nil {
+					lastNATS.close()
+				}
+				var run peerRun
+				var err error
+				run, lastNATS, lastStream, err = h.runWikiflow(ctx, h.o.abBin, "pb", b, pids, r)
+				return run, err
+			}}
+		out = append(out[:1], append([]peerSystem{ab}, out[1:]...)...)
+	}
+	out = h.o.pickPeers(out)
 	for i := range out {
 		if out[i].missing != "" {
 			out[i].run = nil
@@ -90,9 +107,9 @@ func (h *harness) checkDomains(ctx context.Context, b *peerBacklog, key string) 
 
 // runWikiflow runs bridge and aggregate at once on the backlog, with a private
 // nats-server; it returns the server and stream for the NATS floor.
-func (h *harness) runWikiflow(ctx context.Context, b *peerBacklog, pids brokerPIDs, r int) (peerRun, *natsEnv, string, error) {
+func (h *harness) runWikiflow(ctx context.Context, bin, prefix string, b *peerBacklog, pids brokerPIDs, r int) (peerRun, *natsEnv, string, error) {
 	var run peerRun
-	tag := "pw" + strconv.Itoa(r)
+	tag := prefix + strconv.Itoa(r)
 	pt, err := ports(2)
 	if err != nil {
 		return run, nil, "", err
@@ -104,7 +121,7 @@ func (h *harness) runWikiflow(ctx context.Context, b *peerBacklog, pids brokerPI
 	pids.nats = env.p.cmd.Process.Pid
 	stream, base := h.stream(tag), h.base(tag)
 	mark := markBrokers(pids)
-	bp, err := h.start("bridge-"+tag, h.o.bin, h.bridgeArgs(env, pt[0], b.topic, stream)...)
+	bp, err := h.start("bridge-"+tag, bin, h.bridgeArgs(env, pt[0], b.topic, stream)...)
 	if err != nil {
 		return run, env, stream, err
 	}
@@ -121,7 +138,7 @@ func (h *harness) runWikiflow(ctx context.Context, b *peerBacklog, pids brokerPI
 	}, bp); err != nil {
 		return run, env, stream, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	ap, err := h.start("aggregate-"+tag, h.o.bin, h.aggregateArgs(env, pt[1], stream, base)...)
+	ap, err := h.start("aggregate-"+tag, bin, h.aggregateArgs(env, pt[1], stream, base)...)
 	if err != nil {
 		return run, env, stream, err
 	}
@@ -271,4 +288,36 @@ func readFloorResult(log string) (floorResult, error) {
 		}
 	}
 	return fr, fmt.Errorf("floor result: no JSON line in %s", log)
+}
+
+// wantPeer reports whether --peer-systems names any of keys (or is empty).
+func (o options) wantPeer(keys ...string) bool {
+	if o.peerSystems == "" {
+		return true
+	}
+	for _, k := range strings.Split(o.peerSystems, ",") {
+		if slices.Contains(keys, strings.TrimSpace(k)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickPeers keeps the systems named by --peer-systems (all when it is empty),
+// in their order.
+func (o options) pickPeers(all []peerSystem) []peerSystem {
+	if o.peerSystems == "" {
+		return all
+	}
+	want := map[string]bool{}
+	for _, k := range strings.Split(o.peerSystems, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
+	var out []peerSystem
+	for _, s := range all {
+		if want[s.key] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
