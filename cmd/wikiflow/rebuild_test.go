@@ -57,37 +57,17 @@ func countedShards(t *testing.T, n, shards int) (natsURL, base string) {
 		}
 		stops = append(stops, testenv.Run(t, 20*time.Second, a.Run))
 	}
-	waitConsumed(t, js, wire.MirrorName(wire.DefaultStream, shards), shards, uint64(n))
+	names := make([]string, shards)
+	for k := range names {
+		names[k] = wire.ShardConsumer(aggregate.DefaultConsumer, k, shards)
+	}
+	testenv.WaitConsumed(t, js, wire.MirrorName(wire.DefaultStream, shards), uint64(n), names...)
 	for _, stop := range stops {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return natsURL, base
-}
-
-// waitConsumed waits until the mirror holds last messages and every shard's
-// consumer has applied and acknowledged all of its own.
-func waitConsumed(t *testing.T, js jetstream.JetStream, mirror string, shards int, last uint64) {
-	t.Helper()
-	ctx := context.Background()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		st, err := js.Stream(ctx, mirror)
-		if err != nil || st.CachedInfo().State.LastSeq < last {
-			continue
-		}
-		done := 0
-		for k := range shards {
-			c, err := st.Consumer(ctx, wire.ShardConsumer(aggregate.DefaultConsumer, k, shards))
-			if err == nil && c.CachedInfo().NumPending == 0 && c.CachedInfo().NumAckPending == 0 {
-				done++
-			}
-		}
-		if done == shards {
-			return
-		}
-	}
-	t.Fatalf("the %d shards did not count %d messages in 60s", shards, last)
 }
 
 // TestRebuildShardsCommand runs `wikiflow rebuild` over a projection of three

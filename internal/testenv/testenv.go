@@ -292,3 +292,28 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// WaitConsumed waits up to a minute until stream holds last messages and each
+// of the named durable consumers has none pending and none unacknowledged, and
+// fails the test otherwise.
+func WaitConsumed(t testing.TB, js jetstream.JetStream, stream string, last uint64, consumers ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		st, err := js.Stream(ctx, stream)
+		if err != nil || st.CachedInfo().State.LastSeq < last {
+			continue
+		}
+		done := 0
+		for _, name := range consumers {
+			c, err := st.Consumer(ctx, name)
+			if err == nil && c.CachedInfo().NumPending == 0 && c.CachedInfo().NumAckPending == 0 {
+				done++
+			}
+		}
+		if done == len(consumers) {
+			return
+		}
+	}
+	t.Fatalf("%s: the consumers %v did not consume its %d messages in a minute", stream, consumers, last)
+}

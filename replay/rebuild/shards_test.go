@@ -57,26 +57,11 @@ func (f *fixture) waitShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := src.CachedInfo().State.LastSeq
-	mirror := wire.MirrorName(wire.DefaultStream, testShards)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the %d shards did not count the stream's %d messages in 60s", testShards, want)
-		}
-		st, err := f.js.Stream(ctx, mirror)
-		if err != nil || st.CachedInfo().State.LastSeq < want {
-			continue
-		}
-		done := 0
-		for k := range testShards {
-			c, err := st.Consumer(ctx, wire.ShardConsumer(aggregate.DefaultConsumer, k, testShards))
-			if err == nil && c.CachedInfo().NumPending == 0 && c.CachedInfo().NumAckPending == 0 {
-				done++
-			}
-		}
-		if done == testShards {
-			return
-		}
+	names := make([]string, testShards)
+	for k := range names {
+		names[k] = wire.ShardConsumer(aggregate.DefaultConsumer, k, testShards)
 	}
+	testenv.WaitConsumed(t, f.js, wire.MirrorName(wire.DefaultStream, testShards), want, names...)
 }
 
 // countSharded publishes evs and counts them with the shard aggregates on
