@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/projection/projectiontest"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
@@ -59,48 +60,12 @@ func (e *env) waitShards(t *testing.T, base, consumer string, n int) {
 	}
 }
 
-// shardView reads through a projection.Reader what the API reads: the legacy
-// counts, the merged meta, the counters of several windows and the top lists.
-func shardView(t *testing.T, r *projection.Reader) map[string]any {
-	t.Helper()
-	ctx := context.Background()
-	h, err := r.Head(ctx, "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]any{"legacy": h.Legacy, "events": h.Meta.Events, "as_of": h.Meta.AsOf}
-	for _, kind := range []projection.Kind{projection.KindCube, projection.KindWho, projection.KindNamespace, projection.KindBytes} {
-		for _, minutes := range []int64{0, 10, 60, 24 * 60} {
-			hs, err := r.SumHashes(ctx, h, h.Keys.CountKeys(kind, minutes, h.Meta.AsOf))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[fmt.Sprintf("%s/%d", kind, minutes)] = hs
-		}
-	}
-	for _, q := range []projection.TopQuery{
-		{Kind: projection.KindPages, Minutes: 60, N: 10, Users: true},
-		{Kind: projection.KindEditors, Minutes: 24 * 60, N: 20, Users: true},
-		{Kind: projection.KindPages, Minutes: 15, N: 5, Wiki: "enwiki"},
-	} {
-		top, err := r.Top(ctx, h, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(top.Members) == 0 {
-			t.Fatalf("top %+v is empty", q)
-		}
-		out[fmt.Sprintf("top %+v", q)] = top
-	}
-	return out
-}
-
 // sameView checks that the sharded projection under base reads as the
 // unsharded one of e does, and returns the unsharded view.
 func (e *env) sameView(t *testing.T, base string) map[string]any {
 	t.Helper()
-	want := shardView(t, projection.NewReader(e.rdb, e.base))
-	got := shardView(t, projection.NewReader(e.rdb, base))
+	want := projectiontest.View(t, projection.NewReader(e.rdb, e.base))
+	got := projectiontest.View(t, projection.NewReader(e.rdb, base))
 	for k, v := range want {
 		if !reflect.DeepEqual(got[k], v) {
 			t.Errorf("%s:\n got %v\nwant %v", k, got[k], v)

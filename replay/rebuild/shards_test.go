@@ -14,6 +14,7 @@ import (
 	"github.com/wikiflow/wikiflow/aggregate"
 	"github.com/wikiflow/wikiflow/internal/brokers"
 	"github.com/wikiflow/wikiflow/internal/projection"
+	"github.com/wikiflow/wikiflow/internal/projection/projectiontest"
 	"github.com/wikiflow/wikiflow/internal/recording"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 	"github.com/wikiflow/wikiflow/internal/wire"
@@ -77,7 +78,8 @@ func (f *fixture) countSharded(t *testing.T, redisURL string, evs []recording.Ev
 
 // apiView reads through a projection.Reader what the API reads of a sharded
 // projection, the shards summed: the legacy counts, the events, the all-time
-// and windowed counters and the top lists with their distinct users.
+// and windowed counters and the top lists with their distinct users (see
+// projectiontest.View), after checking that it reads every shard.
 func apiView(t *testing.T, rc projection.ReadClient, base string) map[string]any {
 	t.Helper()
 	ctx := context.Background()
@@ -89,27 +91,7 @@ func apiView(t *testing.T, rc projection.ReadClient, base string) map[string]any
 	if h.Shards != testShards {
 		t.Fatalf("the reader sees %d shards, want %d", h.Shards, testShards)
 	}
-	out := map[string]any{"legacy": h.Legacy, "events": h.Meta.Events, "as_of": h.Meta.AsOf}
-	for _, kind := range []projection.Kind{projection.KindCube, projection.KindWho, projection.KindBytes} {
-		for _, minutes := range []int64{0, 60, 24 * 60} {
-			hs, err := r.SumHashes(ctx, h, h.Keys.CountKeys(kind, minutes, h.Meta.AsOf))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[fmt.Sprintf("%s/%d", kind, minutes)] = hs
-		}
-	}
-	for _, q := range []projection.TopQuery{
-		{Kind: projection.KindPages, Minutes: 60, N: 10, Users: true},
-		{Kind: projection.KindEditors, Minutes: 24 * 60, N: 20, Users: true},
-	} {
-		top, err := r.Top(ctx, h, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[fmt.Sprintf("top %+v", q)] = top
-	}
-	return out
+	return projectiontest.View(t, r)
 }
 
 // shardCounters reads the all-time counters of every shard's current namespace.
