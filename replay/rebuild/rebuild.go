@@ -65,8 +65,8 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		NATS:      brokers.NATS{URL: "nats://127.0.0.1:4222"},
-		Redis:     brokers.Redis{URL: "redis://127.0.0.1:6379/0"},
+		NATS:      brokers.NATS{URL: brokers.DefaultNATS},
+		Redis:     brokers.Redis{URL: brokers.DefaultRedis},
 		Stream:    wire.DefaultStream,
 		Base:      wire.DefaultHash,
 		BatchSize: 20000,

@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wikiflow/wikiflow/internal/brokers"
 )
 
 type options struct {
@@ -33,7 +35,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "", "wikiflow binary (default: built into a temporary directory)")
-	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL (a comma-separated list for a Redis Cluster)")
+	flag.StringVar(&o.redisURL, "redis-url", brokers.DefaultRedis, "Redis URL (a comma-separated list for a Redis Cluster)")
 	flag.StringVar(&o.shards, "shards", "1,3", "shard counts to measure")
 	flag.IntVar(&o.events, "events", 50_000, "events in the backlog")
 	flag.StringVar(&o.out, "out", "", "also write the table as a Markdown report to this file (e.g. docs/shard-cost.md)")
