@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/wikiflow/wikiflow/internal/projection"
@@ -156,10 +155,8 @@ func (r *runner) natsFault(ctx context.Context, a Action) (string, error) {
 }
 
 // kafkaFault kills the node leading the most partitions (or the active
-// controller), restarts it and waits until every partition has three replicas
-// in sync again. The generator is paused from the kill until every partition
-// has a leader that answers: it is a load tool whose writer gives up after
-// about ten seconds of retries, less than KRaft takes to fence a dead broker.
+// controller), restarts it and waits until every partition has a leader that
+// answers and three replicas in sync again.
 func (r *runner) kafkaFault(ctx context.Context, a Action) (string, error) {
 	var id, led int
 	var err error
@@ -175,20 +172,6 @@ func (r *runner) kafkaFault(ctx context.Context, a Action) (string, error) {
 	}
 	name := "kafka" + strconv.Itoa(id)
 	r.say("SIGKILL %s (%s); restart after %s", name, role, a.Delay.Round(time.Millisecond))
-	r.genMu.Lock()
-	gen := r.gen
-	if gen != nil {
-		gen.Signal(syscall.SIGSTOP)
-	}
-	r.genMu.Unlock()
-	resumed := false
-	resume := func() {
-		if gen != nil && !resumed {
-			gen.Signal(syscall.SIGCONT)
-		}
-		resumed = true
-	}
-	defer resume()
 	r.b.nodes[name].Kill()
 	restarted := make(chan error, 1)
 	go func() {
@@ -200,7 +183,6 @@ func (r *runner) kafkaFault(ctx context.Context, a Action) (string, error) {
 		}
 	}()
 	err = poll(ctx, healTimeout, 500*time.Millisecond, func() error { return r.partitionsLed(ctx, id, false) })
-	resume()
 	if rerr := <-restarted; rerr != nil || err != nil {
 		return "", fmt.Errorf("%s: %w", name, errors.Join(rerr, err))
 	}
