@@ -29,7 +29,8 @@ const (
 	// LeaderController is the active KRaft controller.
 	LeaderController = "kafka-controller"
 	// LeaderRedis is the Redis master of one aggregate shard's slot (shard i mod 3
-	// for the i-th such fault); its replica takes over before it is restarted.
+	// for the i-th such fault); its replica takes over before it is restarted,
+	// every other time after missing the master's last writes.
 	LeaderRedis = "redis-master"
 )
 
@@ -194,13 +195,17 @@ func (r *runner) kafkaFault(ctx context.Context, a Action) (string, error) {
 
 // redisFault kills the master of one aggregate shard's slot, waits until its
 // replica has taken over, restarts it after the delay and waits until it has
-// rejoined as a replica and the cluster serves every slot.
+// rejoined as a replica and the cluster serves every slot. Every other time the
+// replica is first frozen and cut off until the shard's watermark has moved, so
+// that the failover loses the master's last applies and the aggregate must find
+// its watermark behind the consumer's ack floor and count the lost range again.
 func (r *runner) redisFault(ctx context.Context, a Action) (string, error) {
 	r.mu.Lock()
-	shard := r.rep.LeaderKills[LeaderRedis] % stack.ClusterSize
+	i := r.rep.LeaderKills[LeaderRedis]
 	r.mu.Unlock()
+	shard, lag := i%stack.ClusterSize, i%2 == 1
 	key := projection.New(r.cfg.Hash, "").InShard(shard).Pointer()
-	addr, err := r.slotMaster(ctx, key, "")
+	addr, replica, err := r.slotMaster(ctx, key, "")
 	if err != nil {
 		return "", err
 	}
@@ -208,12 +213,26 @@ func (r *runner) redisFault(ctx context.Context, a Action) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.say("SIGKILL %s, the master of shard %d's slot; restart %s after its replica took over", name, shard, a.Delay.Round(time.Millisecond))
+	how := ""
+	resume := func() {}
+	if lag && replica != "" {
+		r.say("freezing %s, the replica of %s, and cutting its link until shard %d's watermark moves", replica, name, shard)
+		var lost uint64
+		if resume, lost, err = r.cutReplica(ctx, addr, replica, shard); err != nil {
+			return "", err
+		}
+		how = fmt.Sprintf(" after its replica had been cut off while shard %d's watermark moved by %d", shard, lost)
+		r.mu.Lock()
+		r.rep.FailoverLost += int64(lost)
+		r.mu.Unlock()
+	}
+	r.say("SIGKILL %s, the master of shard %d's slot%s; restart %s after its replica took over", name, shard, how, a.Delay.Round(time.Millisecond))
 	r.b.nodes[name].Kill()
+	resume()
 	t := time.Now()
 	var next string
 	err = poll(ctx, healTimeout, 250*time.Millisecond, func() error {
-		m, err := r.slotMaster(ctx, key, addr)
+		m, _, err := r.slotMaster(ctx, key, addr)
 		if err == nil && m == addr {
 			err = fmt.Errorf("%s still serves the slot", addr)
 		}
@@ -235,6 +254,6 @@ func (r *runner) redisFault(ctx context.Context, a Action) (string, error) {
 	if err := poll(ctx, healTimeout, 500*time.Millisecond, func() error { return r.redisHealthy(ctx, addr) }); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: SIGKILL %s (master of shard %d), %s took over after %s, %s restarted %s later and rejoined as its replica",
-		a.Target, name, shard, next, took, name, a.Delay.Round(time.Millisecond)), nil
+	return fmt.Sprintf("%s: SIGKILL %s (master of shard %d)%s, %s took over after %s, %s restarted %s later and rejoined as its replica",
+		a.Target, name, shard, how, next, took, name, a.Delay.Round(time.Millisecond)), nil
 }

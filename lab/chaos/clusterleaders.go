@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wikiflow/wikiflow/aggregate"
+	"github.com/wikiflow/wikiflow/internal/projection"
 	"github.com/wikiflow/wikiflow/internal/stack"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
@@ -219,11 +221,10 @@ func (r *runner) redisDo(ctx context.Context, skip string, fn func(*redis.Client
 	return err
 }
 
-// slotMaster returns the address of the master serving the slot of key, as a
-// node other than skip sees it.
-func (r *runner) slotMaster(ctx context.Context, key, skip string) (string, error) {
-	var master string
-	err := r.redisDo(ctx, skip, func(c *redis.Client) error {
+// slotMaster returns the addresses of the master serving the slot of key and
+// of its replica ("" when it has none), as a node other than skip sees them.
+func (r *runner) slotMaster(ctx context.Context, key, skip string) (master, replica string, err error) {
+	err = r.redisDo(ctx, skip, func(c *redis.Client) error {
 		slot, err := c.ClusterKeySlot(ctx, key).Result()
 		if err != nil {
 			return err
@@ -235,13 +236,64 @@ func (r *runner) slotMaster(ctx context.Context, key, skip string) (string, erro
 		for _, rg := range ranges {
 			if int64(rg.Start) <= slot && slot <= int64(rg.End) && len(rg.Nodes) > 0 {
 				master = rg.Nodes[0].Addr
+				if len(rg.Nodes) > 1 {
+					replica = rg.Nodes[1].Addr
+				}
 				return nil
 			}
 		}
 		return fmt.Errorf("no node serves slot %d", slot)
 	})
-	return master, err
+	return master, replica, err
 }
+
+// cutReplica freezes the replica at addr (SIGSTOP) and cuts its link to
+// master, then waits until shard's watermark on the master has moved (the
+// aggregate applied and acknowledged more), at most lagFor; the returned
+// function lets the replica run again, and lost says by how many sequences the
+// watermark moved. Taking over then, the replica lacks those applies, as in
+// TestRedisFailoverLosingTheLastApplies.
+func (r *runner) cutReplica(ctx context.Context, master, addr string, shard int) (resume func(), lost uint64, err error) {
+	name, err := r.redisNode(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	p := r.b.nodes[name]
+	p.Signal(syscall.SIGSTOP)
+	resume = func() { p.Signal(syscall.SIGCONT) }
+	c := redis.NewClient(&redis.Options{Addr: master, MaxRetries: -1})
+	defer c.Close()
+	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "replica").Err(); err != nil {
+		resume()
+		return nil, 0, fmt.Errorf("cut the replication link of %s: %w", master, err)
+	}
+	rd := projection.NewShardReader(c, r.cfg.Hash, shard)
+	cons := aggregate.ShardConsumer(consumer, shard, stack.ClusterSize)
+	wm := func() uint64 {
+		ns, err := rd.Current(ctx)
+		if err != nil {
+			return 0
+		}
+		w, _ := rd.Watermark(ctx, ns, cons)
+		return w
+	}
+	from := wm()
+	for deadline := time.Now().Add(lagFor); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
+		if w := wm(); w > from {
+			lost = w - from
+			time.Sleep(time.Second) // more applies, and their acks
+			break
+		}
+	}
+	if w := wm(); w > from {
+		lost = w - from
+	}
+	return resume, lost, nil
+}
+
+// lagFor bounds how long a replica stays cut off waiting for its master's
+// watermark to move.
+const lagFor = 45 * time.Second
 
 // redisNode returns the process name of the node at addr.
 func (r *runner) redisNode(addr string) (string, error) {

@@ -219,6 +219,11 @@ func (r *runner) drainedCluster(ctx context.Context, js jetstream.JetStream, c r
 	if lag != 0 {
 		return fmt.Errorf("bridge lag %d", lag)
 	}
+	// The bridge's lag gauge keeps its last value while it cannot read Kafka's
+	// offsets: the stream must also hold as many messages as distinct events.
+	if want := r.rep.RecordingEvents + r.rep.GeneratedEvents; int64(last) < want {
+		return fmt.Errorf("the stream holds %d messages of the %d distinct events (bridge lag gauge %d)", last, want, lag)
+	}
 	if *stable < 3 {
 		return fmt.Errorf("stream at %d, waiting for it to stay put", last)
 	}

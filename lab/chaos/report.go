@@ -80,6 +80,10 @@ type Report struct {
 	// Redis was behind the consumer's ack floor (Redis lost applies, as a
 	// failover before replication loses them) and that it replayed the range.
 	FloorReplays int `json:"floor_replays"`
+	// FailoverLost sums, over the Redis faults whose replica was cut off first,
+	// how far the shard's watermark moved on the master meanwhile: the applies
+	// the failover took away, to be counted again.
+	FailoverLost int64 `json:"failover_lost_applies,omitempty"`
 	// PeakRSSMB is the largest sum of the resident memory of every process of
 	// the run (brokers and pipeline), sampled every second, in MiB.
 	PeakRSSMB int64 `json:"peak_rss_mb"`
@@ -169,7 +173,7 @@ func (r Report) Summary() string {
 	if len(r.LeaderKills) > 0 {
 		fmt.Fprintf(&b, "leader kills: %s\n", leaderKills(r.LeaderKills))
 	}
-	fmt.Fprintf(&b, "watermark behind the ack floor, replayed: %d times; peak RSS of all processes %d MiB\n", r.FloorReplays, r.PeakRSSMB)
+	fmt.Fprintf(&b, "watermark behind the ack floor, replayed: %d times (Redis failovers lost %d sequences of applies); peak RSS of all processes %d MiB\n", r.FloorReplays, r.FailoverLost, r.PeakRSSMB)
 	for _, s := range r.Seconds {
 		fmt.Fprintf(&b, "second %s: %s\n", s.Name, s.Outcome)
 	}
@@ -248,6 +252,9 @@ func (r Report) Markdown() string {
 		row("leader kills (SIGKILL)", leaderKills(r.LeaderKills))
 	}
 	row("watermark behind the ack floor, range replayed", fmt.Sprintf("%d times", r.FloorReplays))
+	if r.Topology == "cluster" {
+		row("applies lost by Redis failovers (sequences the watermark went back)", r.FailoverLost)
+	}
 	row("peak RSS of all processes", fmt.Sprintf("%d MiB", r.PeakRSSMB))
 	if r.Topology != "cluster" {
 		row("broker restarts", strings.Join(r.BrokerRestarts, "; "))
