@@ -41,9 +41,15 @@ func (w *worker) setup(ctx context.Context) error {
 		return fmt.Errorf("consumer %s info: %w", w.cfg.Consumer, err)
 	}
 	floor := info.AckFloor.Stream
+	lost := false
+	if wm < floor {
+		if lost, err = w.ackedAfter(ctx, stream, wm, floor); err != nil {
+			return err
+		}
+	}
 	stalled := !w.stuckSince.IsZero() && time.Since(w.stuckSince) > w.stallLimit()
 	switch {
-	case wm < floor:
+	case lost:
 		w.log.Warn("watermark in Redis is behind the consumer's ack floor: Redis lost data; replaying the lost range",
 			"namespace", ns, "watermark", wm, "ack_floor", floor)
 	case stalled:
@@ -51,7 +57,7 @@ func (w *worker) setup(ctx context.Context) error {
 			"namespace", ns, "watermark", wm, "waiting_for", time.Since(w.stuckSince).Round(time.Second),
 			"ack_pending", info.NumAckPending)
 	}
-	if wm < floor || stalled {
+	if lost || stalled {
 		if cons, err = w.reposition(ctx, stream, wm); err != nil {
 			return err
 		}
@@ -67,6 +73,26 @@ func (w *worker) setup(ctx context.Context) error {
 	w.stats.LastSeq.Store(int64(wm))
 	w.setPending(info)
 	return nil
+}
+
+// ackedAfter reports whether the consumer acknowledged a message of its filter
+// after the watermark wm, the sign that Redis lost applies: the first such
+// message is at or below the ack floor. A floor above the watermark alone is not
+// that sign for a shard: once nothing is pending, JetStream moves a filtered
+// consumer's ack floor to the last sequence it looked at, past other shards'
+// messages that follow the shard's last one.
+func (w *worker) ackedAfter(ctx context.Context, stream jetstream.Stream, wm, floor uint64) (bool, error) {
+	if w.cfg.FilterSubject == "" {
+		return true, nil
+	}
+	raw, err := stream.GetMsg(ctx, wm+1, jetstream.WithGetMsgSubject(w.cfg.FilterSubject))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("get first message after %d on %s: %w", wm, w.cfg.FilterSubject, err)
+	}
+	return raw.Sequence <= floor, nil
 }
 
 // openStream returns the stream to consume (the configured one, or its shard

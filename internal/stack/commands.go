@@ -75,7 +75,7 @@ func (s *Stack) infra(ctx context.Context) error {
 		return err
 	}
 	if s.Clustered() {
-		return s.formRedisCluster(ctx)
+		return s.FormRedisCluster(ctx)
 	}
 	return nil
 }

@@ -122,6 +122,8 @@ type Redis struct {
 	Dir string
 	// Cluster makes it a Redis Cluster node (its nodes.conf in Dir).
 	Cluster bool
+	// BusPort is a cluster node's bus port (0: Redis's default, Port + 10000).
+	BusPort int
 }
 
 // Redis returns the stack's redis-server.
@@ -137,6 +139,9 @@ func (r Redis) Args() []string {
 	if r.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(r.Dir, "nodes.conf"),
 			"--cluster-node-timeout", "5000")
+		if r.BusPort > 0 {
+			args = append(args, "--cluster-port", strconv.Itoa(r.BusPort))
+		}
 	}
 	return args
 }

@@ -27,10 +27,10 @@ func RedisClusterInfo(ctx context.Context, addr string) (map[string]string, erro
 	return m, nil
 }
 
-// formRedisCluster joins the six Redis nodes into one cluster of three masters
-// with a replica each (once: a formed cluster is left alone) and waits until
-// every node reports cluster_state:ok.
-func (s *Stack) formRedisCluster(ctx context.Context) error {
+// FormRedisCluster joins the six Redis nodes of TOPOLOGY=cluster into one
+// cluster of three masters with a replica each (once: a formed cluster is left
+// alone) and waits until every node reports cluster_state:ok.
+func (s *Stack) FormRedisCluster(ctx context.Context) error {
 	var addrs []string
 	for i := 1; i <= 2*ClusterSize; i++ {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", s.ClusterPorts.Redis(i)))

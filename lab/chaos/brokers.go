@@ -22,6 +22,9 @@ type ports struct {
 
 const portCount = 12
 
+// blockSize is the span of one block of ports (a cluster run's included).
+const blockSize = 100
+
 func portsFrom(base int) ports {
 	return ports{base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6, base + 7, base + 8, base + 9, base + 10, base + 11}
 }
@@ -40,11 +43,17 @@ func portFree(port int) bool {
 	return true
 }
 
-// pickPorts returns the first block of free ports at base, base+100, ...
-func pickPorts(base int) (ports, error) {
-	for b := base; b+portCount < 65535 && b < base+2000; b += 100 {
+// pickPorts returns the first block of free ports at base, base+100, ...,
+// base+900; with cluster, the block also holds the cluster's ports (see
+// clusterPortList).
+func pickPorts(base int, cluster bool) (ports, error) {
+	for b := base; b+blockSize < 65535 && b < base+1000; b += 100 {
 		ok := true
-		for _, p := range portsFrom(b).list() {
+		list := portsFrom(b).list()
+		if cluster {
+			list = append(list, clusterPortList(b)...)
+		}
+		for _, p := range list {
 			if !portFree(p) {
 				ok = false
 				break
@@ -97,13 +106,19 @@ type brokerSet struct {
 	kafka *stack.Proc
 	nats  *stack.Proc
 	redis *stack.Proc
+	// nodes are the brokers of Topology cluster by name (kafka1-3, nats1-3,
+	// redis1-6), in the order of names.
+	nodes map[string]*stack.Proc
+	names []string
 	// restarts counts broker restarts by name and mode.
 	restarts []string
 }
 
-func (b *brokerSet) kafkaAddr() string { return b.sc.KafkaAddr() }
-func (b *brokerSet) natsURL() string   { return b.sc.NATSURL() }
-func (b *brokerSet) redisURL() string  { return b.sc.RedisURL() }
+// kafkaAddr, natsURL and redisURL are the brokers' addresses: comma-separated
+// lists of every node with Topology cluster.
+func (b *brokerSet) kafkaAddr() string { return b.sc.KafkaAddrs() }
+func (b *brokerSet) natsURL() string   { return b.sc.NATSURLs() }
+func (b *brokerSet) redisURL() string  { return b.sc.RedisURLs() }
 
 // stackConfig returns the run's brokers as internal/stack describes them.
 func stackConfig(cfg Config, pt ports) (stack.Config, error) {
@@ -168,6 +183,9 @@ func (b *brokerSet) startAll(ctx context.Context) error {
 }
 
 func (b *brokerSet) proc(name string) *stack.Proc {
+	if p, ok := b.nodes[name]; ok {
+		return p
+	}
 	switch name {
 	case "kafka":
 		return b.kafka
@@ -178,7 +196,13 @@ func (b *brokerSet) proc(name string) *stack.Proc {
 	}
 }
 
-func (b *brokerSet) portsOf(name string) []int { return b.sc.Ports.Of(name) }
+func (b *brokerSet) portsOf(name string) []int {
+	ports := b.sc.PortsOf(name)
+	if kind, i := nodeOf(name); kind == "redis" && b.nodes != nil {
+		ports = append(ports, b.ports.Kafka+busOffset+i-1)
+	}
+	return ports
+}
 
 // waitHealthy waits until the broker answers its health check.
 func (b *brokerSet) waitHealthy(ctx context.Context, name string) error {
@@ -223,6 +247,10 @@ func (b *brokerSet) restart(ctx context.Context, name string, hard, loseAOF bool
 
 // stopAll stops the brokers: Kafka first (its clients are gone), then NATS and Redis.
 func (b *brokerSet) stopAll() {
+	if b.nodes != nil {
+		b.stopNodes()
+		return
+	}
 	for _, p := range []*stack.Proc{b.kafka, b.nats, b.redis} {
 		if p != nil {
 			p.Stop(30 * time.Second)

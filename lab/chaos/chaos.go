@@ -45,7 +45,13 @@ type runner struct {
 	procs []*stack.Proc
 
 	brokerMu sync.Mutex // one broker fault at a time
-	genMu    sync.Mutex // guards gen start against a Kafka pause
+	// natsMu, kafkaMu and redisMu: one leader fault of each kind at a time
+	// (Topology cluster).
+	natsMu, kafkaMu, redisMu sync.Mutex
+	genMu                    sync.Mutex // guards gen start against a Kafka pause
+	// genStarted is closed when the generator has started, at genStart.
+	genStarted chan struct{}
+	genStart   time.Time
 
 	// samples holds, per service and process start, the largest value seen of
 	// each metric.
@@ -87,10 +93,9 @@ var counterMetric = map[string]string{
 // sample scrapes the metrics of ingest, bridge and aggregate every second until
 // ctx ends.
 func (r *runner) sample(ctx context.Context) {
-	pt := r.b.ports
-	portOf := map[string]int{"ingest": pt.Ingest, "bridge": pt.Bridge, "aggregate": pt.Aggregate}
 	for {
-		for name, port := range portOf {
+		r.sampleRSS()
+		for name, port := range r.stagePorts() {
 			s := r.services[name]
 			start := s.Starts()
 			m, err := scrape(ctx, port)
@@ -98,6 +103,9 @@ func (r *runner) sample(ctx context.Context) {
 				continue
 			}
 			r.mu.Lock()
+			if r.samples[name] == nil {
+				r.samples[name] = map[int]map[string]int64{}
+			}
 			if r.samples[name][start] == nil {
 				r.samples[name][start] = map[string]int64{}
 			}
@@ -116,16 +124,22 @@ func (r *runner) sample(ctx context.Context) {
 	}
 }
 
-// totals sums the sampled counters over the process lifetimes.
+// totals sums the sampled counters over the process lifetimes (and, for the
+// aggregate of Topology cluster, over its shards).
 func (r *runner) totals() map[string]map[string]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[string]map[string]int64{}
-	for name, keys := range sampled {
-		out[name] = map[string]int64{}
-		for _, k := range keys {
-			for _, m := range r.samples[name] {
-				out[name][k] += m[counterMetric[name+"/"+k]]
+	for group, keys := range sampled {
+		out[group] = map[string]int64{}
+		for name, lifetimes := range r.samples {
+			if kind, _ := nodeOf(name); kind != group {
+				continue
+			}
+			for _, k := range keys {
+				for _, m := range lifetimes {
+					out[group][k] += m[counterMetric[group+"/"+k]]
+				}
 			}
 		}
 	}
@@ -157,14 +171,17 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	r := &runner{cfg: cfg, start: time.Now(), rep: &rep, services: map[string]*service{},
-		samples: map[string]map[int]map[string]int64{"ingest": {}, "bridge": {}, "aggregate": {}}}
+	r := &runner{cfg: cfg, start: time.Now(), rep: &rep, services: map[string]*service{}, genStarted: make(chan struct{}),
+		samples: map[string]map[int]map[string]int64{}}
 	rep.Seed, rep.Speed, rep.GenCount, rep.GenRate = cfg.Seed, cfg.Speed, cfg.GenCount, cfg.GenRate
 	rep.Date = r.start.UTC().Format(time.RFC3339)
 	rep.Machine, rep.CPUs = machine(), runtime.NumCPU()
 	rep.Home = cfg.Home
-	rep.Kills = map[string]int{}
+	rep.Kills, rep.LeaderKills = map[string]int{}, map[string]int{}
+	rep.Topology = cfg.Topology
 	rep.Schedule = Schedule(cfg)
+	p1, _ := Phases(cfg)
+	rep.RecordingPhase = p1.Round(100 * time.Millisecond).String()
 	defer func() {
 		rep.Duration = time.Since(r.start).Round(100 * time.Millisecond).String()
 		if err != nil {
@@ -189,7 +206,11 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stopBrokers, err := r.startBrokers(ctx, pt)
+	start := r.startBrokers
+	if r.clustered() {
+		start = r.startClusterBrokers
+	}
+	stopBrokers, err := start(ctx, pt)
 	defer stopBrokers()
 	if err != nil {
 		return err
@@ -215,7 +236,7 @@ func (r *runner) prepare() (map[string]int64, map[string]bool, ports, error) {
 	for _, n := range recTruth {
 		r.rep.RecordingEvents += n
 	}
-	pt, err := pickPorts(r.cfg.BasePort)
+	pt, err := pickPorts(r.cfg.BasePort, r.clustered())
 	if err != nil {
 		return nil, nil, pt, err
 	}
@@ -254,7 +275,7 @@ func (r *runner) startBrokers(ctx context.Context, pt ports) (func(), error) {
 func (r *runner) startPipeline() func() {
 	r.t0 = time.Now()
 	run := filepath.Join(r.cfg.Home, "run")
-	for _, name := range []string{"emulator", "ingest", "bridge", "aggregate"} {
+	for _, name := range r.serviceNames() {
 		p := stack.NewProc(name, run, filepath.Join(run, name+".log"), r.args(name, false)...)
 		r.addProc(p)
 		s := newService(p)
@@ -263,9 +284,14 @@ func (r *runner) startPipeline() func() {
 	}
 	return func() {
 		rep := r.rep
-		for _, name := range []string{"ingest", "emulator", "bridge", "aggregate"} {
+		names := r.serviceNames()
+		names[0], names[1] = names[1], names[0] // ingest before the emulator
+		for _, name := range names {
 			r.services[name].halt(15 * time.Second)
 			rep.Kills[name] = r.services[name].kills
+			if kind, _ := nodeOf(name); kind == "aggregate" {
+				rep.FloorReplays += countLines(r.services[name].Log, floorReplayLog)
+			}
 			if c := r.services[name].crashList(); len(c) > 0 {
 				if rep.SelfExits == nil {
 					rep.SelfExits = map[string][]string{}
@@ -289,7 +315,9 @@ func (r *runner) watch(ctx context.Context) func() {
 	}()
 	go func() {
 		defer close(repairing)
-		r.repair(sctx)
+		if !r.clustered() {
+			r.repair(sctx)
+		}
 	}()
 	return func() {
 		stopSampling()
@@ -317,9 +345,7 @@ func (r *runner) inject(ctx context.Context, recIDs map[string]bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case <-time.After(time.Until(r.t0.Add(a.At))):
-			case <-fctx.Done():
+			if !r.waitFor(fctx, a, p1) {
 				return
 			}
 			if err := r.do(fctx, a); err != nil {
@@ -338,6 +364,29 @@ func (r *runner) inject(ctx context.Context, recIDs map[string]bool) error {
 	return errors.Join(gerr, faultErr)
 }
 
+// waitFor waits until the time of fault a and reports whether it came before
+// ctx ended. With Topology cluster, a fault scheduled after the recording
+// phase p1 happens that long after the generator started (ingest takes longer
+// than p1 when its Kafka partitions lose their leaders), so that the
+// generator's load meets its share of the faults.
+func (r *runner) waitFor(ctx context.Context, a Action, p1 time.Duration) bool {
+	at := r.t0.Add(a.At)
+	if r.clustered() && a.At > p1 {
+		select {
+		case <-r.genStarted:
+			at = r.genStart.Add(a.At - p1)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	select {
+	case <-time.After(time.Until(at)):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // verify waits for the pipeline to drain, then compares the projection's
 // counts with the recording's and the generator's ground truth.
 func (r *runner) verify(ctx context.Context, recTruth map[string]int64) error {
@@ -348,10 +397,14 @@ func (r *runner) verify(ctx context.Context, recTruth map[string]int64) error {
 		return err
 	}
 	rep.GeneratedEvents = truth.Events
-	if err := r.drain(ctx); err != nil {
+	drain, counts := r.drain, r.counts
+	if r.clustered() {
+		drain, counts = r.drainCluster, r.clusterCounts
+	}
+	if err := drain(ctx); err != nil {
 		return err
 	}
-	counted, err := r.counts(ctx)
+	counted, err := counts(ctx)
 	if err != nil {
 		return err
 	}
@@ -376,6 +429,14 @@ func (r *runner) verify(ctx context.Context, recTruth map[string]int64) error {
 // args returns the command line of a pipeline process; second selects the
 // health port of a second bridge or aggregate.
 func (r *runner) args(name string, second bool) []string {
+	if r.clustered() {
+		return r.clusterArgs(name)
+	}
+	return r.singleArgs(name, second)
+}
+
+// singleArgs is args with Topology single.
+func (r *runner) singleArgs(name string, second bool) []string {
 	b, pt := r.b, r.b.ports
 	health := func(first, other int) string {
 		if second {
@@ -443,6 +504,8 @@ func (r *runner) do(ctx context.Context, a Action) error {
 		r.rep.BrokerRestarts = append(r.rep.BrokerRestarts, what)
 		r.say("%s; NATS and Redis healthy again after %s", what, time.Since(t).Round(100*time.Millisecond))
 		return nil
+	case KindLeader:
+		return r.leaderFault(ctx, a)
 	default:
 		return r.second(ctx, a)
 	}
@@ -553,7 +616,8 @@ func (r *runner) runGen(ctx context.Context, recIDs map[string]bool, p1 time.Dur
 	r.genMu.Lock()
 	err = p.Start()
 	if err == nil {
-		r.gen = p
+		r.gen, r.genStart = p, time.Now()
+		close(r.genStarted)
 	}
 	r.genMu.Unlock()
 	if err != nil {

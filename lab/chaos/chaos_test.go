@@ -160,45 +160,8 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // broker restarted, a second bridge and aggregate; nothing may be lost or counted
 // twice.
 func TestChaosSmall(t *testing.T) {
-	var missing []string
-	for _, tool := range []string{"java", "redis-server", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) > 0 {
-		msg := "the chaos run needs " + strings.Join(missing, ", ") + " (Kafka runs on java; go tool task prereqs installs them)"
-		if testenv.InCI() {
-			t.Fatal("CI=true: " + msg)
-		}
-		t.Skip(msg)
-	}
-	if testing.Short() && !testenv.InCI() {
-		t.Skip("the chaos run takes minutes; skipped with -short")
-	}
-	root, err := FindRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "wikiflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/wikiflow")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build wikiflow: %v\n%s", err, out)
-	}
 	cfg := SmallConfig()
-	cfg.Bin, cfg.Root, cfg.Home = bin, root, t.TempDir()
-	cfg.Seed = 1
-	if s := os.Getenv("WIKIFLOW_CHAOS_BASE_PORT"); s != "" {
-		if cfg.BasePort, err = strconv.Atoi(s); err != nil {
-			t.Fatalf("WIKIFLOW_CHAOS_BASE_PORT: %v", err)
-		}
-	}
-	if s := os.Getenv("WIKIFLOW_CHAOS_SEED"); s != "" {
-		if cfg.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("WIKIFLOW_CHAOS_SEED: %v", err)
-		}
-	}
+	prepareRun(t, &cfg)
 	cfg.Progress = &lineWriter{t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -231,6 +194,51 @@ func TestChaosSmall(t *testing.T) {
 	for _, p := range rep.Repairs {
 		if p.Resumed == "" || p.Rebuilt == "" {
 			t.Errorf("the aggregate stopped counting and was not repaired: %s", p)
+		}
+	}
+}
+
+// prepareRun skips (fails under CI=true) a chaos run without its tools, builds
+// the wikiflow binary and fills cfg's paths, seed 1 and the overrides of
+// $WIKIFLOW_CHAOS_BASE_PORT and $WIKIFLOW_CHAOS_SEED.
+func prepareRun(t *testing.T, cfg *Config) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"java", "redis-server", "redis-cli", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		msg := "the chaos run needs " + strings.Join(missing, ", ") + " (Kafka runs on java; go tool task prereqs installs them)"
+		if testenv.InCI() {
+			t.Fatal("CI=true: " + msg)
+		}
+		t.Skip(msg)
+	}
+	if testing.Short() && !testenv.InCI() {
+		t.Skip("the chaos run takes minutes; skipped with -short")
+	}
+	root, err := FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "wikiflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/wikiflow")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build wikiflow: %v\n%s", err, out)
+	}
+	cfg.Bin, cfg.Root, cfg.Home = bin, root, t.TempDir()
+	cfg.Seed = 1
+	if s := os.Getenv("WIKIFLOW_CHAOS_BASE_PORT"); s != "" {
+		if cfg.BasePort, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("WIKIFLOW_CHAOS_BASE_PORT: %v", err)
+		}
+	}
+	if s := os.Getenv("WIKIFLOW_CHAOS_SEED"); s != "" {
+		if cfg.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("WIKIFLOW_CHAOS_SEED: %v", err)
 		}
 	}
 }

@@ -17,6 +17,15 @@ import (
 type Config struct {
 	// Bin is the wikiflow binary the run drives (required).
 	Bin string
+	// Topology is single (one node of each broker, default) or cluster (3 Kafka
+	// nodes, 3 nats-servers, a Redis Cluster of 3 masters and 3 replicas, 3
+	// aggregate shards; faults aimed at the leaders, see cluster.go).
+	Topology string
+	// LeaderKills is how many times, with Topology cluster, each kind of leader
+	// is killed with SIGKILL and restarted: the JetStream stream leader (every
+	// other time the shard mirror's), the Kafka node leading the most partitions,
+	// the active KRaft controller and a Redis master (default 5).
+	LeaderKills int
 	// Root is the repository root, where stack/kafka/server.properties lives
 	// (default: the first parent of the working directory holding go.mod).
 	Root string
@@ -100,7 +109,38 @@ func DefaultConfig() Config {
 		NATSSyncInterval: "always",
 		DrainTimeout:     3 * time.Minute,
 		Hash:             wire.DefaultHash,
+		Topology:         "single",
+		LeaderKills:      5,
 	}
+}
+
+// ClusterConfig returns the full cluster run: the recording at its recorded
+// pace, 60,000 generated events at 300/s, 5 kills of each process and 5 of each
+// kind of leader.
+func ClusterConfig() Config {
+	c := DefaultConfig()
+	c.Topology = "cluster"
+	c.BasePort = 23000
+	c.GenCount = 60_000
+	c.GenRate = 300
+	c.Kills = 5
+	c.DrainTimeout = 5 * time.Minute
+	return c
+}
+
+// ClusterSmallConfig returns the short cluster run of the test suite: the
+// recording four times faster, 4,000 generated events, 2 kills of each process
+// and 2 of each kind of leader.
+func ClusterSmallConfig() Config {
+	c := ClusterConfig()
+	c.BasePort = 24000
+	c.Speed = 4
+	c.GenCount = 4_000
+	c.GenRate = 100
+	c.Kills = 2
+	c.LeaderKills = 2
+	c.DrainTimeout = 3 * time.Minute
+	return c
 }
 
 // SmallConfig returns the short run of the test suite: the recording four times
@@ -120,6 +160,8 @@ func SmallConfig() Config {
 // Flags registers the run's flags with their environment fallbacks.
 func Flags(f *cli.Flags, c *Config) {
 	f.String(&c.Bin, "bin", "WIKIFLOW_CHAOS_BIN", c.Bin, "the wikiflow binary to drive")
+	f.String(&c.Topology, "topology", "WIKIFLOW_CHAOS_TOPOLOGY", c.Topology, "single (one node of each broker) or cluster (3 Kafka, 3 NATS, a Redis Cluster of 6, 3 aggregate shards; leaders killed)")
+	f.Int(&c.LeaderKills, "leader-kills", "WIKIFLOW_CHAOS_LEADER_KILLS", c.LeaderKills, "with --topology cluster: SIGKILLs of each kind of leader (stream, partitions, controller, Redis master)")
 	f.String(&c.Root, "root", "WIKIFLOW_CHAOS_ROOT", c.Root, "repository root (default: found from the working directory)")
 	f.String(&c.Home, "home", "WIKIFLOW_CHAOS_HOME", c.Home, "run folder (default <root>/.wikiflow/chaos-<pid>)")
 	f.Int(&c.BasePort, "base-port", "WIKIFLOW_CHAOS_BASE_PORT", c.BasePort, "first port of the run's block of ports")
@@ -146,6 +188,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("bin: the wikiflow binary is required"))
 	} else if st, err := os.Stat(c.Bin); err != nil || st.IsDir() {
 		errs = append(errs, fmt.Errorf("bin: %q is not a file", c.Bin))
+	}
+	if c.Topology != "single" && c.Topology != "cluster" {
+		errs = append(errs, fmt.Errorf("topology: must be single or cluster, got %q", c.Topology))
+	}
+	if c.LeaderKills < 0 {
+		errs = append(errs, fmt.Errorf("leader-kills: must be >= 0, got %d", c.LeaderKills))
 	}
 	if c.BasePort < 1024 || c.BasePort > 65000 {
 		errs = append(errs, fmt.Errorf("base-port: must be in [1024, 65000], got %d", c.BasePort))

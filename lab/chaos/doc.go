@@ -31,6 +31,16 @@
 // once the whole recording is in the topic; the bridge and aggregate faults and
 // the broker restarts span both phases.
 //
-// The command is lab/chaos/cmd/chaos (go tool task chaos); TestChaosSmall runs a
-// smaller version of the same run.
+// With Topology cluster (--topology cluster) the brokers are those of
+// TOPOLOGY=cluster (3 Kafka KRaft nodes, 3 nats-servers with an R3 stream, a
+// Redis Cluster of 3 masters and 3 replicas) and the aggregate runs as 3 shard
+// processes; besides the process kills, the faults are SIGKILLs of the leaders,
+// each restarted after a random delay: the stream's (or the shard mirror's)
+// JetStream leader, the Kafka node leading the most partitions, the active KRaft
+// controller, and the Redis master of a shard's slot (restarted once its replica
+// took over, so that it rejoins as a replica). The comparison reads the sum of
+// the shards, as the API does; the results go to results-cluster.md.
+//
+// The command is lab/chaos/cmd/chaos (go tool task chaos); TestChaosSmall and
+// TestChaosClusterSmall run smaller versions of the two runs.
 package chaos

@@ -37,6 +37,8 @@ type Second struct {
 
 // Report is the result of a run.
 type Report struct {
+	// Topology is single or cluster.
+	Topology string `json:"topology"`
 	// Seed is the seed of the schedule and of the generator.
 	Seed int64 `json:"seed"`
 	// Date is when the run started (RFC 3339, UTC).
@@ -50,6 +52,8 @@ type Report struct {
 	Speed    float64 `json:"speed"`
 	GenCount int     `json:"gen_count"`
 	GenRate  float64 `json:"gen_rate"`
+	// RecordingPhase is the recording's duration at the emulator's pace.
+	RecordingPhase string `json:"recording_phase"`
 	// Home is the run folder (logs).
 	Home string `json:"home"`
 	// Schedule is the fault schedule the seed gave.
@@ -69,6 +73,20 @@ type Report struct {
 	Diffs []DomainDiff `json:"diffs"`
 	// Kills counts the SIGKILLs per process.
 	Kills map[string]int `json:"kills"`
+	// LeaderKills counts, with Topology cluster, the SIGKILLs per kind of leader
+	// (LeaderNATS, LeaderMirror, LeaderPartitions, LeaderController, LeaderRedis).
+	LeaderKills map[string]int `json:"leader_kills,omitempty"`
+	// FloorReplays counts the aggregate's log lines saying that its watermark in
+	// Redis was behind the consumer's ack floor (Redis lost applies, as a
+	// failover before replication loses them) and that it replayed the range.
+	FloorReplays int `json:"floor_replays"`
+	// FailoverLost sums, over the Redis faults whose replica was cut off first,
+	// how far the shard's watermark moved on the master meanwhile: the applies
+	// the failover took away, to be counted again.
+	FailoverLost int64 `json:"failover_lost_applies,omitempty"`
+	// PeakRSSMB is the largest sum of the resident memory of every process of
+	// the run (brokers and pipeline), sampled every second, in MiB.
+	PeakRSSMB int64 `json:"peak_rss_mb"`
 	// SelfExits lists, per process, the exits the run did not cause.
 	SelfExits map[string][]string `json:"self_exits,omitempty"`
 	// BrokerRestarts lists the broker faults done.
@@ -151,7 +169,11 @@ func (r Report) Summary() string {
 	}
 	fmt.Fprintf(&b, "events expected %d (recording %d + generated %d, %d domains), counted %d, lost %d, counted twice %d\n",
 		r.Expected, r.RecordingEvents, r.GeneratedEvents, r.Domains, r.Counted, r.Lost, r.Twice)
-	fmt.Fprintf(&b, "kills: %s; broker restarts: %s\n", kills(r.Kills), strings.Join(r.BrokerRestarts, ", "))
+	fmt.Fprintf(&b, "topology %s; kills: %s; broker restarts: %s\n", r.Topology, kills(r.Kills), strings.Join(r.BrokerRestarts, ", "))
+	if len(r.LeaderKills) > 0 {
+		fmt.Fprintf(&b, "leader kills: %s\n", leaderKills(r.LeaderKills))
+	}
+	fmt.Fprintf(&b, "watermark behind the ack floor, replayed: %d times (Redis failovers lost %d sequences of applies); peak RSS of all processes %d MiB\n", r.FloorReplays, r.FailoverLost, r.PeakRSSMB)
 	for _, s := range r.Seconds {
 		fmt.Fprintf(&b, "second %s: %s\n", s.Name, s.Outcome)
 	}
@@ -172,9 +194,28 @@ func (r Report) Summary() string {
 }
 
 func kills(m map[string]int) string {
+	names := []string{"ingest", "bridge"}
+	var aggs []string
+	for n := range m {
+		if strings.HasPrefix(n, "aggregate") {
+			aggs = append(aggs, n)
+		}
+	}
+	sort.Strings(aggs)
+	if len(aggs) == 0 {
+		aggs = []string{"aggregate"}
+	}
 	var parts []string
-	for _, n := range []string{"ingest", "bridge", "aggregate"} {
+	for _, n := range append(names, aggs...) {
 		parts = append(parts, fmt.Sprintf("%s %d", n, m[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func leaderKills(m map[string]int) string {
+	var parts []string
+	for _, n := range []string{LeaderNATS, LeaderMirror, LeaderPartitions, LeaderController, LeaderRedis} {
+		parts = append(parts, fmt.Sprintf("%s %d", leaderNames[n], m[n]))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -186,10 +227,15 @@ func (r Report) Markdown() string {
 	if !r.OK() {
 		verdict = "**FAIL**"
 	}
-	fmt.Fprintf(&b, "# Chaos run: exactly-once end to end\n\n")
-	fmt.Fprintf(&b, "Written by `go tool task chaos` (lab/chaos/cmd/chaos). Result: %s.\n\n", verdict)
+	title, cmd := "", "go tool task chaos"
+	if r.Topology == "cluster" {
+		title, cmd = " on a cluster", "go tool task chaos -- --topology cluster"
+	}
+	fmt.Fprintf(&b, "# Chaos run%s: exactly-once end to end\n\n", title)
+	fmt.Fprintf(&b, "Written by `%s` (lab/chaos/cmd/chaos). Result: %s.\n\n", cmd, verdict)
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
+	row("topology", r.Topology)
 	row("seed", r.Seed)
 	row("date", r.Date)
 	row("machine (uname -m)", r.Machine)
@@ -202,7 +248,17 @@ func (r Report) Markdown() string {
 	row("counted twice", r.Twice)
 	row("domains", r.Domains)
 	row("kills (SIGKILL)", kills(r.Kills))
-	row("broker restarts", strings.Join(r.BrokerRestarts, "; "))
+	if len(r.LeaderKills) > 0 {
+		row("leader kills (SIGKILL)", leaderKills(r.LeaderKills))
+	}
+	row("watermark behind the ack floor, range replayed", fmt.Sprintf("%d times", r.FloorReplays))
+	if r.Topology == "cluster" {
+		row("applies lost by Redis failovers (sequences the watermark went back)", r.FailoverLost)
+	}
+	row("peak RSS of all processes", fmt.Sprintf("%d MiB", r.PeakRSSMB))
+	if r.Topology != "cluster" {
+		row("broker restarts", strings.Join(r.BrokerRestarts, "; "))
+	}
 	row("dead letters", r.DeadLetters)
 	row("Kafka records (duplicates included)", r.KafkaRecords)
 	row("stream last sequence / watermark", fmt.Sprintf("%d / %d", r.StreamLastSeq, r.Watermark))
@@ -218,6 +274,12 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "| domain | expected | counted | difference |\n|---|--:|--:|--:|\n")
 		for _, d := range r.Diffs {
 			fmt.Fprintf(&b, "| %s | %d | %d | %+d |\n", d.Domain, d.Expected, d.Counted, d.Difference)
+		}
+	}
+	if r.Topology == "cluster" {
+		fmt.Fprintf(&b, "\n## Leader faults\n\n")
+		for _, f := range r.BrokerRestarts {
+			fmt.Fprintf(&b, "- %s\n", f)
 		}
 	}
 	fmt.Fprintf(&b, "\n## Second instances\n\n")
@@ -250,26 +312,40 @@ func (r Report) Markdown() string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "\n## Fault schedule (seed %d)\n\n| at | fault |\n|--:|---|\n", r.Seed)
+	fmt.Fprintf(&b, "\n## Fault schedule (seed %d)\n\n", r.Seed)
+	if r.Topology == "cluster" {
+		fmt.Fprintf(&b, "Times from the pipeline's start; a fault after the recording phase (%s at the emulator's pace) happens that long after the generator started instead. Faults of one broker kind run one after the other.\n\n", r.RecordingPhase)
+	}
+	fmt.Fprintf(&b, "| at | fault |\n|--:|---|\n")
 	for _, a := range r.Schedule {
 		fmt.Fprintf(&b, "| %s | %s |\n", a.At.Round(100*time.Millisecond), a)
 	}
 	return b.String()
 }
 
-// Write writes results.md and results.json into dir.
+// Files returns the names of the report's files: results.md and results.json,
+// or results-cluster.md and results-cluster.json for Topology cluster.
+func (r Report) Files() (md, js string) {
+	if r.Topology == "cluster" {
+		return "results-cluster.md", "results-cluster.json"
+	}
+	return "results.md", "results.json"
+}
+
+// Write writes the report's files (see Files) into dir.
 func (r Report) Write(dir string) error {
+	mdName, jsName := r.Files()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.Markdown()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, mdName), []byte(r.Markdown()), 0o644); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, jsName), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return nil

@@ -27,10 +27,10 @@ const (
 type Action struct {
 	// At is when the fault happens, from the start of the pipeline.
 	At time.Duration `json:"at"`
-	// Kind is KindKill, KindRestart or KindSecond.
+	// Kind is KindKill, KindRestart, KindSecond, KindCrash or KindLeader.
 	Kind string `json:"kind"`
-	// Target is ingest, bridge, aggregate, kafka, nats, redis, or nats+redis for
-	// a crash.
+	// Target is ingest, bridge, aggregate (aggregate1-3 with Topology cluster),
+	// kafka, nats, redis, nats+redis for a crash, or a leader (LeaderNATS, ...).
 	Target string `json:"target"`
 	// Hard is true for a broker killed with SIGKILL.
 	Hard bool `json:"hard,omitempty"`
@@ -54,6 +54,8 @@ func (a Action) String() string {
 			return fmt.Sprintf("SIGKILL %s, restart", a.Target)
 		}
 		return fmt.Sprintf("restart %s cleanly (SIGTERM)", a.Target)
+	case KindLeader:
+		return fmt.Sprintf("SIGKILL the %s, restart after %s", leaderNames[a.Target], a.Delay.Round(time.Millisecond))
 	case KindCrash:
 		return fmt.Sprintf("crash: SIGKILL nats, redis, bridge and aggregate; drop JetStream's and Redis's unsynced tails; restart (bridge and aggregate after %s)",
 			a.Delay.Round(time.Millisecond))
@@ -88,8 +90,12 @@ func Phases(cfg Config) (recordingPhase, genPhase time.Duration) {
 // Schedule returns the fault schedule of cfg, in time order; the same
 // configuration (seed included) gives the same schedule. Ingest is killed while
 // it reads the recording; bridge and aggregate kills, broker restarts and the
-// second instances are spread over both phases.
+// second instances are spread over both phases. With Topology cluster it is
+// clusterSchedule's.
 func Schedule(cfg Config) []Action {
+	if cfg.Topology == "cluster" {
+		return clusterSchedule(cfg)
+	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed))
 	p1, p2 := Phases(cfg)
 	window := p1 + p2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -90,10 +91,18 @@ func topicRecords(ctx context.Context, addr, topic string) (int64, error) {
 var errNoTopic = fmt.Errorf("topic does not exist")
 
 // eachPartition calls fn with a connection to the leader of each partition of
-// topic and the partition's first and next offsets.
+// topic and the partition's first and next offsets; addr may list several
+// brokers, comma-separated (the first that answers is asked).
 func eachPartition(ctx context.Context, addr, topic string, fn func(c *kafka.Conn, first, last int64) error) error {
 	d := &kafka.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	var conn *kafka.Conn
+	var err error
+	for _, a := range strings.Split(addr, ",") {
+		if conn, err = d.DialContext(ctx, "tcp", a); err == nil {
+			addr = a
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,8 @@ func (p pacer) wait(ctx context.Context, done int) error {
 // (0 = as fast as possible), and calls progress (when not nil) with the number of
 // events written so far after each batch.
 //
-// The returned Truth counts the events Kafka acknowledged; on an error (including
+// Events Kafka refuses are written again for up to WriteRetry. The returned
+// Truth counts the events Kafka acknowledged; on an error (including
 // cancellation, returned as ctx.Err()) it still counts those written before it.
 func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate float64, progress func(done int)) (*Truth, error) {
 	truth := NewTruth(g.Seed())
@@ -136,22 +137,11 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 				},
 			})
 		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			var we kafka.WriteErrors
-			if errors.As(err, &we) && len(we) == len(msgs) {
-				for j := range infos {
-					if we[j] == nil {
-						truth.Add(&infos[j])
-					}
-				}
-			}
+		if err := writeBatch(ctx, w, msgs, infos, truth); err != nil {
 			if ctx.Err() != nil {
 				return truth, ctx.Err()
 			}
 			return truth, fmt.Errorf("write %d events to Kafka after %d: %w", len(msgs), truth.Events, err)
-		}
-		for j := range infos {
-			truth.Add(&infos[j])
 		}
 		done += k
 		if progress != nil {
@@ -159,6 +149,51 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 		}
 	}
 	return truth, nil
+}
+
+// WriteRetry bounds how long WriteKafka writes again the events of a batch that
+// Kafka refused: a partition has no leader for the seconds KRaft takes to fence
+// a dead broker, and a writer's metadata may name the old leader for a few
+// seconds more (Not Leader For Partition), longer than the writer's own retries.
+const WriteRetry = 2 * time.Minute
+
+// writeBatch writes msgs, adding each acknowledged event to truth, and writes
+// again those Kafka refused, with a growing pause, for up to WriteRetry. An event
+// written twice (its acknowledgement lost) is one event: its meta.id is the same.
+func writeBatch(ctx context.Context, w kafkaWriter, msgs []kafka.Message, infos []Info, truth *Truth) error {
+	deadline := time.Now().Add(WriteRetry)
+	pause := 250 * time.Millisecond
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			for j := range infos {
+				truth.Add(&infos[j])
+			}
+			return nil
+		}
+		var we kafka.WriteErrors
+		if errors.As(err, &we) && len(we) == len(msgs) {
+			var m []kafka.Message
+			var in []Info
+			for j := range infos {
+				if we[j] == nil {
+					truth.Add(&infos[j])
+				} else {
+					m, in = append(m, msgs[j]), append(in, infos[j])
+				}
+			}
+			msgs, infos = m, in
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }
 
 // appendSSEID appends an SSE id shaped like Wikimedia's: one position per

@@ -1,5 +1,6 @@
 // Command chaos runs the fault-injection run of package chaos against private
-// brokers and writes its results (results.md and results.json) into --out.
+// brokers and writes its results (results.md and results.json, or with
+// --topology cluster results-cluster.md and results-cluster.json) into --out.
 // It exits non-zero when the run fails or any domain's count differs.
 //
 //	go build -o .wikiflow/bin/wikiflow ./cmd/wikiflow
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,15 +30,19 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	cfg := chaos.DefaultConfig()
+	if topology(args) == "cluster" {
+		cfg = chaos.ClusterConfig()
+	}
 	cfg.Bin = ".wikiflow/bin/wikiflow"
 	var out string
 	var timeout time.Duration
 	f := cli.New("chaos", "Kill and restart every process and broker of the pipeline while it counts the bundled recording\nand generated events, then check that Redis holds every domain's count exactly once.", `
 Examples:
   go tool task chaos                                   # build, then the full run
-  go run ./lab/chaos/cmd/chaos --seed 42 --gen-count 20000 --kills 5`, os.Getenv, os.Stderr)
+  go run ./lab/chaos/cmd/chaos --seed 42 --gen-count 20000 --kills 5
+  go tool task chaos -- --topology cluster             # 3-node brokers, leaders killed`, os.Getenv, os.Stderr)
 	chaos.Flags(f, &cfg)
-	f.String(&out, "out", "WIKIFLOW_CHAOS_OUT", "lab/chaos", "folder for results.md and results.json (empty = do not write them)")
+	f.String(&out, "out", "WIKIFLOW_CHAOS_OUT", "lab/chaos", "folder for results.md and results.json (results-cluster.* with --topology cluster; empty = do not write them)")
 	f.Duration(&timeout, "timeout", "WIKIFLOW_CHAOS_TIMEOUT", 15*time.Minute, "the whole run is stopped after this long")
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, cli.ErrHelp) {
@@ -60,11 +66,26 @@ Examples:
 			fmt.Fprintln(os.Stderr, "chaos:", werr)
 			return 1
 		}
-		fmt.Printf("results written to %s/results.md and results.json\n", out)
+		md, js := rep.Files()
+		fmt.Printf("results written to %s/%s and %s\n", out, md, js)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
 	return 0
+}
+
+// topology returns the --topology the arguments give, else
+// $WIKIFLOW_CHAOS_TOPOLOGY: the cluster run starts from its own defaults.
+func topology(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "topology="); ok && strings.HasPrefix(a, "-") {
+			return v
+		}
+		if (a == "--topology" || a == "-topology") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return os.Getenv("WIKIFLOW_CHAOS_TOPOLOGY")
 }
