@@ -116,7 +116,9 @@ type Stats struct {
 	// Restarts counts pipeline restarts after an error.
 	Restarts atomic.Int64
 	// KafkaLag is the number of records in Kafka not yet bridged, summed over the
-	// partitions (high watermark minus next offset).
+	// partitions (high watermark minus next offset), or LagUnknown while the
+	// pipeline is not running (starting, or restarting after an error): then
+	// nothing says how far behind the bridge is, and 0 would read as caught up.
 	KafkaLag atomic.Int64
 }
 
@@ -135,6 +137,9 @@ type Bridge struct {
 	kc atomic.Pointer[kafka.Client]
 }
 
+// LagUnknown is Stats.KafkaLag while the bridge does not know its lag.
+const LagUnknown = -1
+
 // partState tracks one partition for the lag and LastOffsets.
 type partState struct {
 	hwm  atomic.Int64 // high watermark (offset of the next record Kafka will write)
@@ -149,12 +154,13 @@ func New(cfg Config, log *slog.Logger) (*Bridge, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Bridge{
+	b := &Bridge{
 		cfg:      cfg,
 		log:      log.With("component", "bridge"),
 		instance: instanceID(),
-		parts:    map[int]*partState{},
-	}, nil
+	}
+	b.stats.KafkaLag.Store(LagUnknown)
+	return b, nil
 }
 
 func instanceID() string {
@@ -195,6 +201,10 @@ func (b *Bridge) setParts(m map[int]*partState) {
 func (b *Bridge) updateLag() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.parts == nil {
+		b.stats.KafkaLag.Store(LagUnknown)
+		return
+	}
 	var lag int64
 	for _, s := range b.parts {
 		if d := s.hwm.Load() - s.next.Load(); d > 0 {
@@ -259,6 +269,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			backoff.Reset()
 		}
+		b.setParts(nil)
 		b.stats.Restarts.Add(1)
 		wait := backoff.Next()
 		b.log.Warn("pipeline stopped; restarting from the position recorded in the stream", "err", err, "retry_in", wait)

@@ -322,7 +322,30 @@ func TestRunWithoutTopicRetries(t *testing.T) {
 	cfg := missingTopicConfig(t)
 	r := start(t, cfg)
 	waitFor(t, "a pipeline restart", func() bool { return r.b.Stats().Restarts.Load() > 0 })
+	if lag := r.b.Stats().KafkaLag.Load(); lag != LagUnknown {
+		t.Errorf("lag %d while the pipeline cannot start, want %d (unknown): 0 would read as caught up", lag, LagUnknown)
+	}
 	if err := r.halt(t); err != nil {
 		t.Fatalf("Run returned %v on cancellation, want nil", err)
+	}
+}
+
+// TestLagUnknownWhileStopped checks that the lag reads unknown again once the
+// pipeline stops, after it was known.
+func TestLagUnknownWhileStopped(t *testing.T) {
+	b, err := New(DefaultConfig(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &partState{}
+	st.hwm.Store(10)
+	st.next.Store(4)
+	b.setParts(map[int]*partState{0: st})
+	if lag := b.Stats().KafkaLag.Load(); lag != 6 {
+		t.Fatalf("lag %d with a partition 6 records behind, want 6", lag)
+	}
+	b.setParts(nil)
+	if lag := b.Stats().KafkaLag.Load(); lag != LagUnknown {
+		t.Fatalf("lag %d with the pipeline stopped, want %d", lag, LagUnknown)
 	}
 }

@@ -27,7 +27,7 @@ func (b *Bridge) Collectors() []prometheus.Collector {
 		c("invalid_records_total", "Records skipped because they are not valid events.", &s.Invalid),
 		c("resyncs_total", "Times the chain of publishes broke and the bridge resynchronised with the stream.", &s.Resyncs),
 		c("pipeline_restarts_total", "Pipeline restarts after an error.", &s.Restarts),
-		obs.Gauge(subsystem, "kafka_lag_records", "Kafka records not yet bridged, summed over the partitions (high watermark minus next offset).",
+		obs.Gauge(subsystem, "kafka_lag_records", "Kafka records not yet bridged, summed over the partitions (high watermark minus next offset); -1 while the pipeline is not running and the lag is unknown.",
 			func() float64 { return float64(s.KafkaLag.Load()) }),
 	}
 }
