@@ -35,7 +35,7 @@ const (
 
 // PeerWikiflowB is the Key of a second wikiflow binary measured in the same
 // rounds (wfbench --ab-bin), for old-against-new comparisons.
-const PeerWikiflowB = "wikiflow_b"
+const PeerWikiflowB = "wikiflow-b"
 
 // FloorKafkaKey is the Key of the Kafka read floor, the reference of "÷ floor".
 const FloorKafkaKey = "floor_kafka"
