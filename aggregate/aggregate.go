@@ -320,6 +320,7 @@ type worker struct {
 	missing     uint64               // the sequence after W the stream holds, when no message in hand follows W
 	pauseLogged bool                 // the pause since stuckSince was logged and counted
 	feedErr     error                // a fetch error taken with a batch by takeReady
+	wmChecked   time.Time            // when an idle loop last read the watermark back
 }
 
 // item is a fetched message with its metadata and its parsed event.

@@ -64,6 +64,8 @@ func (w *worker) loop(ctx context.Context) error {
 			if err := w.handle(ctx, f.items); err != nil {
 				return err
 			}
+		} else if w.watermarkWentBack(ctx) {
+			return errResetup
 		}
 		if f.err != nil {
 			return f.err
@@ -181,4 +183,29 @@ func (w *worker) collect(batch jetstream.MessageBatch) []item {
 		it.ev, it.perr = event.Parse(it.m.Data())
 	}
 	return items
+}
+
+// idleCheck is how often an idle worker reads its watermark back from Redis.
+const idleCheck = 2 * time.Second
+
+// watermarkWentBack reports, at most once per idleCheck, whether the watermark
+// in Redis is behind the last one this worker applied: Redis lost applies (a
+// failover to a replica that had not received them, a restart that lost its
+// last writes). A worker with messages to apply finds out by its next apply; an
+// idle one, with nothing more to apply, would never find out, so it asks, and
+// setup then replays the lost range.
+func (w *worker) watermarkWentBack(ctx context.Context) bool {
+	if time.Since(w.wmChecked) < idleCheck {
+		return false
+	}
+	w.wmChecked = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	wm, err := w.store.Watermark(cctx, w.ns, w.cfg.Consumer)
+	if err != nil || wm >= w.wm {
+		return false
+	}
+	w.log.Warn("the watermark in Redis went back while idle: Redis lost applies; setting up again to replay them",
+		"namespace", w.ns, "watermark", wm, "applied", w.wm)
+	return true
 }
