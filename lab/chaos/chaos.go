@@ -645,8 +645,7 @@ func (r *runner) runGen(ctx context.Context, recIDs map[string]bool, p1 time.Dur
 func (r *runner) drain(ctx context.Context) error {
 	var prev uint64
 	var stable int
-	lastSay := time.Now()
-	err := poll(ctx, r.cfg.DrainTimeout, time.Second, func() error {
+	err := r.pollDrain(ctx, func() error {
 		m, err := scrape(ctx, r.b.ports.Bridge)
 		if err != nil {
 			return fmt.Errorf("bridge metrics: %w", err)
@@ -676,6 +675,21 @@ func (r *runner) drain(ctx context.Context) error {
 		case stable < 3:
 			err = fmt.Errorf("stream at %d, waiting for it to stay put", last)
 		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.say("drained: bridge lag 0, stream last sequence %d = watermark", r.rep.StreamLastSeq)
+	return nil
+}
+
+// pollDrain calls check every second until it returns nil, for at most
+// DrainTimeout, and says every 10 s what the drain still waits for.
+func (r *runner) pollDrain(ctx context.Context, check func() error) error {
+	lastSay := time.Now()
+	err := poll(ctx, r.cfg.DrainTimeout, time.Second, func() error {
+		err := check()
 		if err != nil && time.Since(lastSay) > 10*time.Second {
 			r.say("draining: %v", err)
 			lastSay = time.Now()
@@ -685,7 +699,6 @@ func (r *runner) drain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the pipeline did not drain: %w", err)
 	}
-	r.say("drained: bridge lag 0, stream last sequence %d = watermark", r.rep.StreamLastSeq)
 	return nil
 }
 

@@ -161,26 +161,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // twice.
 func TestChaosSmall(t *testing.T) {
 	cfg := SmallConfig()
-	prepareRun(t, &cfg)
-	cfg.Progress = &lineWriter{t: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	t.Log(rep.Summary())
-	if err != nil {
-		t.Fatalf("chaos run (seed %d): %v", cfg.Seed, err)
-	}
-	if rep.Lost != 0 || rep.Twice != 0 || len(rep.Diffs) != 0 {
-		t.Fatalf("lost %d, counted twice %d, differences %+v", rep.Lost, rep.Twice, rep.Diffs)
-	}
-	if want := int64(2723 + cfg.GenCount); rep.Expected != want || rep.Counted != want {
-		t.Fatalf("expected %d, counted %d; want %d both", rep.Expected, rep.Counted, want)
-	}
-	for _, name := range []string{"ingest", "bridge", "aggregate"} {
-		if rep.Kills[name] < cfg.Kills {
-			t.Errorf("%s killed %d times, want %d", name, rep.Kills[name], cfg.Kills)
-		}
-	}
+	rep := runSmall(t, cfg, "ingest", "bridge", "aggregate")
 	if len(rep.BrokerRestarts) != 6 || len(rep.Seconds) != 2 {
 		t.Errorf("broker restarts %v, second instances %d; want 6 and 2", rep.BrokerRestarts, len(rep.Seconds))
 	}
@@ -196,6 +177,33 @@ func TestChaosSmall(t *testing.T) {
 			t.Errorf("the aggregate stopped counting and was not repaired: %s", p)
 		}
 	}
+}
+
+// runSmall runs a short chaos run of cfg and fails the test unless every event
+// was counted exactly once and each named process was killed cfg.Kills times.
+func runSmall(t *testing.T, cfg Config, procs ...string) Report {
+	t.Helper()
+	prepareRun(t, &cfg)
+	cfg.Progress = &lineWriter{t: t}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	t.Log(rep.Summary())
+	if err != nil {
+		t.Fatalf("chaos run (seed %d): %v", cfg.Seed, err)
+	}
+	if rep.Lost != 0 || rep.Twice != 0 || len(rep.Diffs) != 0 {
+		t.Fatalf("lost %d, counted twice %d, differences %+v", rep.Lost, rep.Twice, rep.Diffs)
+	}
+	if want := int64(2723 + cfg.GenCount); rep.Expected != want || rep.Counted != want {
+		t.Fatalf("expected %d, counted %d; want %d both", rep.Expected, rep.Counted, want)
+	}
+	for _, name := range procs {
+		if rep.Kills[name] < cfg.Kills {
+			t.Errorf("%s killed %d times, want %d", name, rep.Kills[name], cfg.Kills)
+		}
+	}
+	return rep
 }
 
 // prepareRun skips (fails under CI=true) a chaos run without its tools, builds

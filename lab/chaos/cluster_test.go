@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -56,26 +55,7 @@ func TestClusterPortsStayInTheBlock(t *testing.T) {
 // killed twice; nothing may be lost or counted twice.
 func TestChaosClusterSmall(t *testing.T) {
 	cfg := ClusterSmallConfig()
-	prepareRun(t, &cfg)
-	cfg.Progress = &lineWriter{t: t}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	t.Log(rep.Summary())
-	if err != nil {
-		t.Fatalf("chaos run (seed %d): %v", cfg.Seed, err)
-	}
-	if rep.Lost != 0 || rep.Twice != 0 || len(rep.Diffs) != 0 {
-		t.Fatalf("lost %d, counted twice %d, differences %+v", rep.Lost, rep.Twice, rep.Diffs)
-	}
-	if want := int64(2723 + cfg.GenCount); rep.Expected != want || rep.Counted != want {
-		t.Fatalf("expected %d, counted %d; want %d both", rep.Expected, rep.Counted, want)
-	}
-	for _, name := range []string{"ingest", "bridge", "aggregate1", "aggregate2", "aggregate3"} {
-		if rep.Kills[name] < cfg.Kills {
-			t.Errorf("%s killed %d times, want %d", name, rep.Kills[name], cfg.Kills)
-		}
-	}
+	rep := runSmall(t, cfg, "ingest", "bridge", "aggregate1", "aggregate2", "aggregate3")
 	lk := rep.LeaderKills
 	for kind, n := range map[string]int{
 		"nats": lk[LeaderNATS] + lk[LeaderMirror], "kafka partitions": lk[LeaderPartitions],

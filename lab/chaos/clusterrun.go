@@ -181,17 +181,9 @@ func (r *runner) drainCluster(ctx context.Context) error {
 	defer c.Close()
 	var prev uint64
 	var stable int
-	lastSay := time.Now()
-	err = poll(ctx, r.cfg.DrainTimeout, time.Second, func() error {
-		err := r.drainedCluster(ctx, js, c, &prev, &stable)
-		if err != nil && time.Since(lastSay) > 10*time.Second {
-			r.say("draining: %v", err)
-			lastSay = time.Now()
-		}
-		return err
-	})
+	err = r.pollDrain(ctx, func() error { return r.drainedCluster(ctx, js, c, &prev, &stable) })
 	if err != nil {
-		return fmt.Errorf("the pipeline did not drain: %w", err)
+		return err
 	}
 	r.say("drained: bridge lag 0, stream last sequence %d, every shard's watermark at its last message", r.rep.StreamLastSeq)
 	return nil
