@@ -16,7 +16,10 @@
 // that once one publish fails no later one can land after a message someone else
 // wrote. Up to Config.MaxInFlight publishes are in flight at once, each carrying what
 // it expects; the bridge refills the window in bursts once half of it is acked, so
-// that the client and the server handle many messages per write and wake-up. When
+// that the client and the server handle many messages per write and wake-up. Only
+// every Config.AckEvery-th publish and the last of a burst ask for an ack: the chain
+// makes a stored publish the proof that every one before it was stored, so the
+// server builds and the client decodes one ack per 64 messages, not one each. When
 // the chain breaks (a duplicate that did not advance the stream, an ambiguous
 // timeout, a reconnect) the bridge waits for the publishes in flight, reads the
 // stream's new messages, keeps those it wrote itself (HeaderBridge carries the
@@ -219,7 +222,7 @@ func (b *Bridge) updateLag() {
 // position recorded in the stream; Run returns an error only for ErrFenced.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info("starting", "kafka", b.cfg.Kafka.Brokers, "topic", b.cfg.Kafka.Topic,
-		"stream", b.cfg.Stream, "instance", b.instance, "max_in_flight", b.cfg.MaxInFlight)
+		"stream", b.cfg.Stream, "instance", b.instance, "max_in_flight", b.cfg.MaxInFlight, "ack_every", b.cfg.AckEvery)
 	nc := b.connect(ctx)
 	if nc == nil {
 		return nil
@@ -399,7 +402,7 @@ func (b *Bridge) runPipeline(ctx context.Context, js jetstream.JetStream, kc *ka
 		b.watchPartitions(ctx, kc, len(parts), errc)
 	}()
 
-	pub := &publisher{b: b, js: js, stream: stream, last: last, known: rec.ids, parts: states}
+	pub := &publisher{b: b, js: js, nc: js.Conn(), stream: stream, last: last, known: rec.ids, parts: states}
 	if pub.lastID, err = b.lastMsgID(ctx, stream, last); err != nil {
 		stop()
 		return err

@@ -146,12 +146,24 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	}
 }
 
+// TestDuplicateRecordsStoredOnce runs with an ack for every publish and with
+// acks for every 7th only, so that duplicates fall on publishes without an ack
+// too (each then breaks the chain, and the recovery has to report it).
 func TestDuplicateRecordsStoredOnce(t *testing.T) {
+	for _, every := range []int{1, 7} {
+		t.Run(fmt.Sprintf("ack every %d", every), func(t *testing.T) {
+			duplicatesStoredOnce(t, every)
+		})
+	}
+}
+
+func duplicatesStoredOnce(t *testing.T, ackEvery int) {
 	e := newEnv(t)
 	evs := events(t)[:400]
 	cfg := e.config()
 	cfg.DuplicateWindow = time.Second
 	cfg.MaxInFlight = 32
+	cfg.AckEvery = ackEvery
 	js := jsFor(t, e.url)
 
 	// Every 8th event is produced again right away, and the last 30 again at the

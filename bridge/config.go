@@ -41,6 +41,13 @@ type Config struct {
 	// (default 1024). It is also how many records per partition a restart reads
 	// again to find where the stream stopped.
 	MaxInFlight int
+	// AckEvery is how often a publish asks for an ack (default 64): every AckEvery-th
+	// publish, and the last of each burst, asks for one; the others are sent without
+	// a reply subject. A publish that asks for an ack confirms every publish before it,
+	// because each expects the stream's last sequence the one before it leaves
+	// (see publisher). 1 asks for an ack on every publish; above MaxInFlight it acts
+	// as MaxInFlight.
+	AckEvery int
 	// FetchMaxWait is how long one Kafka fetch waits for new records (default 250ms).
 	FetchMaxWait time.Duration
 	// AckTimeout is how long a publish waits for its ack before it is treated as
@@ -61,6 +68,7 @@ func DefaultConfig() Config {
 		DuplicateWindow:  2 * time.Minute,
 		Replicas:         1,
 		MaxInFlight:      1024,
+		AckEvery:         64,
 		FetchMaxWait:     250 * time.Millisecond,
 		AckTimeout:       5 * time.Second,
 		ProgressInterval: 10 * time.Second,
@@ -79,6 +87,7 @@ func Flags(f *cli.Flags, c *Config) {
 	f.Duration(&c.DuplicateWindow, "stream-duplicate-window", "WIKIFLOW_STREAM_DUPLICATE_WINDOW", d.DuplicateWindow, "Nats-Msg-Id deduplication window of the stream")
 	f.Int(&c.Replicas, "stream-replicas", "WIKIFLOW_STREAM_REPLICAS", d.Replicas, "replicas when creating the stream")
 	f.Int(&c.MaxInFlight, "bridge-max-in-flight", "WIKIFLOW_BRIDGE_MAX_IN_FLIGHT", d.MaxInFlight, "most asynchronous publishes awaiting their ack")
+	f.Int(&c.AckEvery, "bridge-ack-every", "WIKIFLOW_BRIDGE_ACK_EVERY", d.AckEvery, "ask for an ack on every n-th publish and the last of a burst; an ack confirms the publishes before it (1: every publish)")
 	f.Duration(&c.FetchMaxWait, "bridge-fetch-max-wait", "WIKIFLOW_BRIDGE_FETCH_MAX_WAIT", d.FetchMaxWait, "how long one Kafka fetch waits for records")
 	f.Duration(&c.AckTimeout, "bridge-ack-timeout", "WIKIFLOW_BRIDGE_ACK_TIMEOUT", d.AckTimeout, "how long a publish waits for its ack")
 	f.Duration(&c.ProgressInterval, "bridge-progress-interval", "WIKIFLOW_BRIDGE_PROGRESS_INTERVAL", d.ProgressInterval, "period of the progress log line")
@@ -112,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 65536 {
 		errs = append(errs, fmt.Errorf("bridge-max-in-flight: %d is not between 1 and 65536", c.MaxInFlight))
+	}
+	if c.AckEvery < 1 {
+		errs = append(errs, fmt.Errorf("bridge-ack-every: %d must be at least 1 (1: an ack for every publish)", c.AckEvery))
 	}
 	if c.FetchMaxWait <= 0 {
 		errs = append(errs, fmt.Errorf("bridge-fetch-max-wait: %s must be positive", c.FetchMaxWait))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +18,9 @@ var errNotSent = errors.New("not sent")
 
 // errSkipKnown marks a record whose meta.id the stream's recovered tail holds.
 var errSkipKnown = errors.New("already in the stream")
+
+// errUnconfirmed marks publishes sent without an ack that no later ack confirmed.
+var errUnconfirmed = errors.New("published without an ack, and not confirmed by a later ack")
 
 // publisher writes the records to the stream in the order it receives them,
 // keeping up to Config.MaxInFlight publishes awaiting their ack. Each publish
@@ -46,6 +48,7 @@ var errSkipKnown = errors.New("already in the stream")
 type publisher struct {
 	b      *Bridge
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	stream jetstream.Stream
 	// last is the stream's last sequence as far as this bridge knows: every message
 	// up to it was checked to be this bridge's (or was there at start).
@@ -62,6 +65,15 @@ type publisher struct {
 	// sequence and Nats-Msg-Id once every publish in flight is stored.
 	nextSeq uint64
 	nextID  string
+	// held is the last record queued to be published, not sent yet: whether it
+	// asks for an ack depends on whether another record follows it at once.
+	held *entry
+	// bare counts the publishes sent without an ack since the last one with.
+	bare int
+	// forceAck makes the next publish ask for an ack (the first one after a
+	// recovery, so that a duplicate among the records sent again is reported as
+	// one instead of breaking the chain once more).
+	forceAck bool
 	// sendErr is set once a send failed: the records after it are not sent.
 	sendErr error
 	// failures counts consecutive resynchronisations caused by failing publishes
@@ -73,8 +85,12 @@ type publisher struct {
 // entry is one record in the queue with the outcome of its publish.
 type entry struct {
 	r *record
-	// f is the publish awaiting its ack (nil when the record was not sent).
+	// f is the publish awaiting its ack (nil when the record was not sent, or sent
+	// without an ack).
 	f jetstream.PubAckFuture
+	// bare reports that the record was published without an ack: it is stored
+	// once the next publish that asks for one is.
+	bare bool
 	// deadline bounds the wait for f, should the client never resolve it.
 	deadline time.Time
 	// done reports that ack or err holds the outcome.
@@ -158,9 +174,10 @@ func (p *publisher) run(ctx context.Context, in <-chan *record, errc <-chan erro
 		var ok <-chan *jetstream.PubAck
 		var fail <-chan error
 		var timeout <-chan time.Time
-		head := p.queue.front()
+		head := p.awaited()
 		if head != nil {
-			// The head needs an ack: settleDone settled every other kind.
+			// The first ack in flight: settleDone settled everything before it
+			// that did not wait for it.
 			ok, fail = head.f.Ok(), head.f.Err()
 			guard.Reset(time.Until(head.deadline))
 			timeout = guard.C
@@ -190,53 +207,6 @@ func (p *publisher) run(ctx context.Context, in <-chan *record, errc <-chan erro
 	}
 }
 
-// send queues r and, unless it is to be skipped, publishes it asynchronously with
-// the expectations the publish before it leaves.
-func (p *publisher) send(r *record) {
-	e := p.queue.push(r)
-	switch {
-	case r.skip:
-		return
-	case p.isKnown(r.id):
-		e.err = errSkipKnown
-		return
-	case p.sendErr != nil:
-		e.err = errNotSent
-		return
-	}
-	r.setHeader(hvExpectedSeq, jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.nextSeq, 10))
-	if p.nextID != "" {
-		r.setHeader(hvExpectedID, jetstream.ExpectedLastMsgIDHeader, p.nextID)
-	} else {
-		delete(r.msg.Header, jetstream.ExpectedLastMsgIDHeader)
-	}
-	f, err := p.js.PublishMsgAsync(&r.msg)
-	switch {
-	case errors.Is(err, nats.ErrMaxPayload):
-		// Not sent, so the expectations of the next publish stay as they are.
-		e.err = err
-	case err != nil:
-		p.sendErr = fmt.Errorf("publish %s: %w", r.msg.Subject, err)
-		e.err = p.sendErr
-	default:
-		e.f, e.deadline = f, time.Now().Add(p.b.cfg.AckTimeout+5*time.Second)
-		p.nextSeq, p.nextID = p.nextSeq+1, r.id
-	}
-}
-
-// sendAvailable sends the records waiting in in, without blocking, until the
-// window is full.
-func (p *publisher) sendAvailable(in <-chan *record, limit int) {
-	for p.queue.len() < limit && p.sendErr == nil {
-		select {
-		case r := <-in:
-			p.send(r)
-		default:
-			return
-		}
-	}
-}
-
 func (p *publisher) isKnown(id string) bool {
 	_, ok := p.known[id]
 	return ok
@@ -247,6 +217,14 @@ func (p *publisher) isKnown(id string) bool {
 // error of the first record that was not stored, left at the front of the queue.
 func (p *publisher) settleDone() error {
 	for e := p.queue.front(); e != nil; e = p.queue.front() {
+		if e.bare {
+			n, err := p.confirmed()
+			if n == 0 {
+				return err
+			}
+			p.settleConfirmed(n)
+			continue
+		}
 		if e.f != nil && !e.poll() {
 			return nil
 		}
@@ -316,7 +294,7 @@ func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer)
 	if err != nil {
 		return err
 	}
-	if !isWrongLastSeq(cause) && len(found) == 0 {
+	if !chainBroke(cause) && len(found) == 0 {
 		// Not a broken chain but a failing publish (the stream full, the server
 		// restarting): wait before trying again, and hand over to a pipeline
 		// restart if it goes on.
@@ -327,7 +305,7 @@ func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer)
 			return ctx.Err()
 		}
 	}
-	p.nextSeq, p.nextID = p.last, p.lastID
+	p.nextSeq, p.nextID, p.bare, p.forceAck = p.last, p.lastID, 0, true
 	for _, r := range rest {
 		if found[r] {
 			p.b.stats.Published.Add(1)
@@ -336,6 +314,7 @@ func (p *publisher) recover(ctx context.Context, cause error, guard *time.Timer)
 		}
 		p.send(r)
 	}
+	p.flush()
 	return nil
 }
 
@@ -398,7 +377,7 @@ func (q *ring) clear() {
 func (p *publisher) resync(ctx context.Context, rest []*record, cause error) (map[*record]bool, error) {
 	p.b.stats.Resyncs.Add(1)
 	level := p.b.log.Debug
-	if !isWrongLastSeq(cause) {
+	if !chainBroke(cause) {
 		level = p.b.log.Warn
 	}
 	level("publish chain broke; resynchronising with the stream",
@@ -447,7 +426,7 @@ func (p *publisher) resync(ctx context.Context, rest []*record, cause error) (ma
 		p.last, p.lastID = seq, m.Header.Get(jetstream.MsgIDHeader)
 	}
 	p.last = end
-	if !isWrongLastSeq(cause) {
+	if !chainBroke(cause) {
 		p.b.log.Info("resynchronised with the stream", "stream", p.b.cfg.Stream,
 			"last_sequence", p.last, "found_stored", len(found), "to_republish", len(rest)-len(found))
 	}
@@ -519,6 +498,13 @@ func (p *publisher) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStrea
 // jsErrCodeStreamWrongLastMsgID is the stream's answer to a publish whose expected
 // last Nats-Msg-Id is not the stream's.
 const jsErrCodeStreamWrongLastMsgID jetstream.ErrorCode = 10070
+
+// chainBroke reports whether err means that the chain of publishes broke (an
+// expectation failed, or publishes without an ack went unconfirmed) rather than
+// that publishing failed.
+func chainBroke(err error) bool {
+	return isWrongLastSeq(err) || errors.Is(err, errUnconfirmed)
+}
 
 // isWrongLastSeq reports whether err is the stream's answer to a broken chain of
 // expectations: "wrong last sequence" or "wrong last msg ID".
