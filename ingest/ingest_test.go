@@ -287,6 +287,9 @@ func checkEvents(t *testing.T, cfg Config, frames [][]byte, since time.Time) []r
 		if !bytes.Equal(r.Value, data) {
 			t.Errorf("frame %d: value differs from the feed's bytes", i)
 		}
+		if got, want := r.Headers[wire.HeaderSubject], e.Subject(wire.SubjectPrefix); got != want {
+			t.Errorf("frame %d: %s header %q, want %q", i, wire.HeaderSubject, got, want)
+		}
 		if got := r.Headers[wire.HeaderSSEID]; got != frameID(i) {
 			t.Errorf("frame %d: %s header %q, want %q", i, wire.HeaderSSEID, got, frameID(i))
 		}

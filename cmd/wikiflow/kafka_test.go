@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wikiflow/wikiflow/ingest"
+	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/obs/promtooltest"
 	"github.com/wikiflow/wikiflow/internal/testenv"
 	"github.com/wikiflow/wikiflow/internal/wire"
@@ -164,6 +165,9 @@ func (run ingestRun) check(t *testing.T, client string, recs []readRecord) {
 		}
 		if sse := r.header(t, wire.HeaderSSEID); sse != e.id {
 			errorf("sse-id of %s = %q, want %q", id, sse, e.id)
+		}
+		if h, err := event.ParseHead(e.data); err != nil || r.header(t, wire.HeaderSubject) != h.Subject(wire.SubjectPrefix) {
+			errorf("subject of %s = %q, want %q (%v)", id, r.headers[wire.HeaderSubject], h.Subject(wire.SubjectPrefix), err)
 		}
 		ns, err := strconv.ParseInt(r.header(t, wire.HeaderReceived), 10, 64)
 		if rt := time.Unix(0, ns); err != nil || rt.Before(run.start) || rt.After(run.end) {

@@ -114,6 +114,28 @@ func subject(prefix, wiki, typ string) string {
 	return prefix + "." + Token(wiki) + "." + Token(typ)
 }
 
+// ValidSubject reports whether s is a subject that Subject could return under
+// prefix: the prefix, a dot, and two non-empty tokens of the characters Token
+// keeps, separated by a dot. A hop that takes a subject from elsewhere (a Kafka
+// header) checks it with ValidSubject before filing an event under it.
+func ValidSubject(prefix string, s []byte) bool {
+	if len(s) <= len(prefix)+1 || string(s[:len(prefix)]) != prefix || s[len(prefix)] != '.' {
+		return false
+	}
+	tokens, start := 0, len(prefix)+1
+	for i := start; i <= len(s); i++ {
+		if i < len(s) && tokenByte(s[i]) {
+			continue
+		}
+		if i == start || (i < len(s) && s[i] != '.') {
+			return false
+		}
+		tokens++
+		start = i + 1
+	}
+	return tokens == 2
+}
+
 // Token makes s safe as one NATS subject token: characters other than ASCII letters,
 // digits, '-' and '_' become '_', and an empty string becomes "unknown".
 func Token(s string) string {

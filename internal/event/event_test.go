@@ -114,6 +114,34 @@ func TestEditorKindAndToken(t *testing.T) {
 	}
 }
 
+func TestValidSubject(t *testing.T) {
+	const prefix = "wikimedia.recentchange"
+	for _, e := range recording.Events() {
+		h, err := ParseHead(e.Data)
+		if err != nil {
+			t.Fatalf("line %d: %v", e.Line, err)
+		}
+		if s := h.Subject(prefix); !ValidSubject(prefix, []byte(s)) {
+			t.Errorf("line %d: subject %q refused", e.Line, s)
+		}
+	}
+	for _, in := range [][2]string{{"", ""}, {"a.b c", "ed*it"}, {"zh-min-nan", "log"}, {"é", "\n"}} {
+		if s := subject(prefix, in[0], in[1]); !ValidSubject(prefix, []byte(s)) {
+			t.Errorf("wiki %q type %q: subject %q refused", in[0], in[1], s)
+		}
+	}
+	for _, s := range []string{
+		"", prefix, prefix + ".", prefix + ".enwiki", prefix + ".enwiki.", prefix + "..edit",
+		prefix + ".enwiki.edit.", prefix + ".en.wiki.edit", prefix + ".en wiki.edit", prefix + ".enwiki.edit ",
+		prefix + ".enwiki.*", prefix + ".>", prefix + ".enwiki.ed\x00it", "wikimedia.recentchangeX.enwiki.edit",
+		"other.prefix.enwiki.edit", "wikimedia.recentchang.enwiki.edit", "enwiki.edit",
+	} {
+		if ValidSubject(prefix, []byte(s)) {
+			t.Errorf("subject %q accepted", s)
+		}
+	}
+}
+
 func TestMetaID(t *testing.T) {
 	raw := recording.Events()[0].Data
 	id, domain, err := MetaID(raw)

@@ -31,6 +31,15 @@ const (
 	// HeaderReceived carries the time ingest received the event, as Unix nanoseconds
 	// in decimal, so later stages can measure end-to-end freshness.
 	HeaderReceived = "received-ns"
+	// HeaderSubject carries the event's subject in the stream,
+	// SubjectPrefix.<wiki>.<type> as event.Head.Subject builds it, so that bridge
+	// routes the event without parsing it. One header with the whole subject costs
+	// bridge one lookup, one check and one string, where separate wiki and type
+	// headers would cost two lookups and a concatenation. Bridge trusts it only with
+	// HeaderMetaID beside it and only when it is a well-formed subject
+	// (event.ValidSubject); records without it (older ingest, other producers) are
+	// parsed as before.
+	HeaderSubject = "subject"
 	// HeaderReason carries, on a dead-letter record, why the event was rejected.
 	HeaderReason = "dlq-reason"
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wikiflow/wikiflow/internal/brokers"
+	"github.com/wikiflow/wikiflow/internal/event"
 	"github.com/wikiflow/wikiflow/internal/wire"
 )
 
@@ -88,9 +89,10 @@ func (p pacer) wait(ctx context.Context, done int) error {
 }
 
 // WriteKafka writes the next n events of g to Kafka as ingest would: key = wiki,
-// value = the raw JSON, headers wire.HeaderMetaID (meta.id), wire.HeaderSSEID (an
-// SSE id in Wikimedia's JSON form, dated by meta.dt) and wire.HeaderReceived (the
-// send time, Unix ns). It sends in batches, at rate events per second when rate > 0
+// value = the raw JSON, headers wire.HeaderMetaID (meta.id), wire.HeaderSubject
+// (the event's subject in the stream), wire.HeaderSSEID (an SSE id in Wikimedia's
+// JSON form, dated by meta.dt) and wire.HeaderReceived (the send time, Unix ns).
+// It sends in batches, at rate events per second when rate > 0
 // (0 = as fast as possible), and calls progress (when not nil) with the number of
 // events written so far after each batch.
 //
@@ -115,7 +117,7 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 			data := g.Next()
 			in := g.Last()
 			infos = append(infos, *in)
-			var part [5]int
+			var part [6]int
 			part[0] = len(slab)
 			slab = append(slab, in.Wiki...)
 			part[1] = len(slab)
@@ -123,8 +125,10 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 			part[2] = len(slab)
 			slab = append(slab, in.MetaID[:]...)
 			part[3] = len(slab)
-			slab = appendSSEID(slab, in.Time)
+			slab = appendSubject(slab, in)
 			part[4] = len(slab)
+			slab = appendSSEID(slab, in.Time)
+			part[5] = len(slab)
 			slab = strconv.AppendInt(slab, time.Now().UnixNano(), 10)
 			cut := func(a, b int) []byte { return slab[a:b:b] }
 			msgs = append(msgs, kafka.Message{
@@ -132,8 +136,9 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 				Value: cut(part[1], part[2]),
 				Headers: []kafka.Header{
 					{Key: wire.HeaderMetaID, Value: cut(part[2], part[3])},
-					{Key: wire.HeaderSSEID, Value: cut(part[3], part[4])},
-					{Key: wire.HeaderReceived, Value: cut(part[4], len(slab))},
+					{Key: wire.HeaderSubject, Value: cut(part[3], part[4])},
+					{Key: wire.HeaderSSEID, Value: cut(part[4], part[5])},
+					{Key: wire.HeaderReceived, Value: cut(part[5], len(slab))},
 				},
 			})
 		}
@@ -149,6 +154,21 @@ func WriteKafka(ctx context.Context, w kafkaWriter, g *Generator, n int, rate fl
 		}
 	}
 	return truth, nil
+}
+
+// appendSubject appends the stream subject of the event in to b, as
+// event.Head.Subject gives it for the event's JSON (whose wiki falls back to the
+// domain when empty).
+func appendSubject(b []byte, in *Info) []byte {
+	wiki := in.Wiki
+	if wiki == "" {
+		wiki = in.Domain
+	}
+	b = append(b, wire.SubjectPrefix...)
+	b = append(b, '.')
+	b = append(b, event.Token(wiki)...)
+	b = append(b, '.')
+	return append(b, event.Token(in.Type)...)
 }
 
 // WriteRetry bounds how long WriteKafka writes again the events of a batch that

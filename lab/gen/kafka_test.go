@@ -36,6 +36,9 @@ func checkRecord(t *testing.T, got *Truth, partOf map[string]int, p int, m kafka
 	if h[wire.HeaderMetaID] != ev.ID {
 		t.Fatalf("header %s = %q, meta.id %q", wire.HeaderMetaID, h[wire.HeaderMetaID], ev.ID)
 	}
+	if head, err := event.ParseHead(m.Value); err != nil || h[wire.HeaderSubject] != head.Subject(wire.SubjectPrefix) {
+		t.Fatalf("header %s = %q, want %q (%v)", wire.HeaderSubject, h[wire.HeaderSubject], head.Subject(wire.SubjectPrefix), err)
+	}
 	sseID, err := fastjson.Parse(h[wire.HeaderSSEID])
 	if err != nil || sseID.GetInt64("0", "timestamp") != ev.Time.UnixMilli() {
 		t.Fatalf("header %s = %q, want a Wikimedia id dated %d (%v)", wire.HeaderSSEID, h[wire.HeaderSSEID], ev.Time.UnixMilli(), err)
