@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,9 +122,10 @@ Examples:
 }
 
 func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	defer tuneGC(getenv, bridgeGCPercent)()
 	return runStage(ctx, stage[bridge.Config, *bridge.Bridge, *bridge.Stats]{
 		name:     "bridge",
-		summary:  "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes.",
+		summary:  "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes. It runs\nwith GOGC=400 and a soft 80 MiB memory limit unless the environment sets them.",
 		config:   bridge.DefaultConfig(),
 		flags:    bridge.Flags,
 		validate: bridge.Config.Validate,
@@ -135,15 +135,11 @@ func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writ
 	}, args, getenv, stderr)
 }
 
-// aggregateMemoryLimit is the aggregate's soft memory limit unless GOMEMLIMIT is
-// set: catching up, it holds two batches of messages (the one applied and the one
-// read ahead), which would let the heap grow past 100 MiB.
-const aggregateMemoryLimit = 80 << 20
-
+// runAggregate runs the aggregate under softMemoryLimit: catching up, it holds two
+// batches of messages (the one applied and the one read ahead), which would let
+// the heap grow past 100 MiB.
 func runAggregate(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	if getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(aggregateMemoryLimit))
-	}
+	defer tuneGC(getenv, 0)()
 	return runStage(ctx, stage[aggregate.Config, *aggregate.Aggregate, *aggregate.Stats]{
 		name:    "aggregate",
 		summary: "Count the events of the JetStream stream into Redis, exactly once: each batch is applied\nby one Lua script together with the consumer's watermark, then acknowledged. Memory stays\nunder a soft 80 MiB limit unless GOMEMLIMIT is set.",

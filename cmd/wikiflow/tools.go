@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -61,9 +60,6 @@ Examples:
 	return nil
 }
 
-// rebuildMemoryLimit is the rebuild's soft memory limit unless GOMEMLIMIT is set.
-const rebuildMemoryLimit = 80 << 20
-
 func runRebuild(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	var c common
 	cfg := rebuild.DefaultConfig()
@@ -90,11 +86,7 @@ Examples:
 	if isTerminal(stderr) {
 		progress = stderr
 	}
-	if getenv("GOMEMLIMIT") == "" {
-		// A rebuild allocates fast: a soft limit makes the collector work harder
-		// as the heap nears it, instead of letting it double past 100 MiB.
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(rebuildMemoryLimit))
-	}
+	defer tuneGC(getenv, 0)()
 	results, err := rebuild.New(cfg, log, progress).Run(ctx)
 	if cfg.Shard != rebuild.ShardAll {
 		if err != nil {
