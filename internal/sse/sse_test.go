@@ -180,3 +180,39 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestLineEnd(t *testing.T) {
+	for in, want := range map[string]int{
+		"": -1, "abc": -1, "a\nb": 1, "a\rb": 1, "ab\r\n": 2, "ab\n\r": 2, "\r": 0, "\n\n": 0,
+		strings.Repeat("x", 3000) + "\r\n": 3000,
+	} {
+		if got := lineEnd([]byte(in)); got != want {
+			t.Errorf("lineEnd(%.10q…) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// BenchmarkReader reads the recording's events framed as the feed frames them
+// (an id line, a data line of about 1.3 KB, a blank line).
+func BenchmarkReader(b *testing.B) {
+	var data []byte
+	n := 0
+	for _, ev := range recording.Events() {
+		data = AppendFrame(data, "message", `[{"topic":"eqiad.mediawiki.recentchange","partition":0,"offset":1}]`, ev.Data, "\n")
+		n++
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(data), 0)
+		got := 0
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+			got++
+		}
+		if got != n {
+			b.Fatalf("read %d events, want %d", got, n)
+		}
+	}
+}
