@@ -22,10 +22,10 @@ func TestTuneGC(t *testing.T) {
 		limit         int64
 		wantGCPercent int
 	}{
-		{"bridge", nil, bridgeGCPercent, softMemoryLimit, bridgeGCPercent},
+		{"bridge", nil, copyGCPercent, softMemoryLimit, copyGCPercent},
 		{"limit only", nil, 0, softMemoryLimit, percent0},
-		{"GOGC set", map[string]string{"GOGC": "50"}, bridgeGCPercent, softMemoryLimit, percent0},
-		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, bridgeGCPercent, limit0, percent0},
+		{"GOGC set", map[string]string{"GOGC": "50"}, copyGCPercent, softMemoryLimit, percent0},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, copyGCPercent, limit0, percent0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,10 +103,11 @@ func runStage[C any, S service, T any](ctx context.Context, st stage[C, S, T], a
 }
 
 func runIngest(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
+	defer tuneGC(getenv, copyGCPercent)()
 	ingest.Version = buildVersion()
 	return runStage(ctx, stage[ingest.Config, *ingest.Ingester, *ingest.Stats]{
 		name:    "ingest",
-		summary: "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.",
+		summary: "Read a Wikimedia EventStreams feed (SSE) and publish every event to Kafka: key = wiki,\nvalue = the raw JSON, headers = SSE id, meta.id and receipt time. It resumes from the\nposition stored in Kafka itself, reconnects with backoff and dead-letters bad events.\nIt runs with GOGC=400 and a soft 80 MiB memory limit unless the environment sets them.",
 		usage: `
 Examples:
   wikiflow ingest                                                  # the live Wikimedia feed (needs internet)
@@ -122,7 +123,7 @@ Examples:
 }
 
 func runBridge(ctx context.Context, args []string, getenv env, _, stderr io.Writer) error {
-	defer tuneGC(getenv, bridgeGCPercent)()
+	defer tuneGC(getenv, copyGCPercent)()
 	return runStage(ctx, stage[bridge.Config, *bridge.Bridge, *bridge.Stats]{
 		name:     "bridge",
 		summary:  "Copy the Kafka topic into the NATS JetStream stream, one message per event on subject\nwikimedia.recentchange.<wiki>.<type>, deduplicated by meta.id. It recovers its Kafka position\nfrom the stream and fences a second bridge with expected-last-sequence publishes. It runs\nwith GOGC=400 and a soft 80 MiB memory limit unless the environment sets them.",
