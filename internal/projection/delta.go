@@ -56,12 +56,19 @@ type Delta struct {
 	args     []any
 	zbuf     []member
 	zones    []string
+	spans    []span
 }
 
 // member is a sorted-set member and its increment, while a group is encoded.
 type member struct {
 	m string
 	v int64
+}
+
+// span is a member's bytes in a key's joined members, and its increment.
+type span struct {
+	from, to int
+	v        int64
 }
 
 // cubeKey is a KindCube field before it is joined into a string.
@@ -384,16 +391,33 @@ func (d *Delta) zgroups(keys []string, args []any, key string, ttl int64, m map[
 	if len(m) == 0 {
 		return keys, args
 	}
-	ones, many := d.zones[:0], d.zbuf[:0]
-	ambiguous := false
-	for p, v := range m {
+	// The members are joined into one string and sliced from it: one allocation
+	// per key rather than one per member.
+	size, ambiguous := 0, false
+	for p := range m {
+		size += len(p.domain) + len(FieldSep) + len(p.x)
 		ambiguous = ambiguous || strings.Contains(p.domain, FieldSep)
-		if v == 1 {
-			ones = append(ones, p.domain+FieldSep+p.x)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	spans := d.spans[:0]
+	for p, v := range m {
+		from := sb.Len()
+		sb.WriteString(p.domain)
+		sb.WriteString(FieldSep)
+		sb.WriteString(p.x)
+		spans = append(spans, span{from, sb.Len(), v})
+	}
+	all := sb.String()
+	ones, many := d.zones[:0], d.zbuf[:0]
+	for _, sp := range spans {
+		if sp.v == 1 {
+			ones = append(ones, all[sp.from:sp.to])
 		} else {
-			many = append(many, member{p.domain + FieldSep + p.x, v})
+			many = append(many, member{all[sp.from:sp.to], sp.v})
 		}
 	}
+	d.spans = spans[:0]
 	if ambiguous {
 		ones, many = mergeMembers(ones, many)
 	}
