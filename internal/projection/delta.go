@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wikiflow/wikiflow/internal/event"
@@ -54,12 +55,20 @@ type Delta struct {
 	keys     []string
 	args     []any
 	zbuf     []member
+	zones    []string
+	spans    []span
 }
 
 // member is a sorted-set member and its increment, while a group is encoded.
 type member struct {
 	m string
 	v int64
+}
+
+// span is a member's bytes in a key's joined members, and its increment.
+type span struct {
+	from, to int
+	v        int64
 }
 
 // cubeKey is a KindCube field before it is joined into a string.
@@ -375,28 +384,55 @@ func (d *Delta) encodeBucket(b *bucket, keys []string, args []any, name func(Kin
 // member-only group, the others as members then increments. The key's TTL goes
 // with its last group. Members go in the order of their increment, then their
 // bytes: the order of the set itself when the key is new, so that each insertion
-// lands next to the previous one.
+// lands next to the previous one. Each member goes once per key, as the apply
+// script requires: two pairs join into the same member only when a domain holds
+// FieldSep, and then their increments are summed first.
 func (d *Delta) zgroups(keys []string, args []any, key string, ttl int64, m map[pair]int64) ([]string, []any) {
 	if len(m) == 0 {
 		return keys, args
 	}
-	zs := d.zbuf[:0]
-	for p, v := range m {
-		zs = append(zs, member{p.domain + FieldSep + p.x, v})
+	// The members are joined into one string and sliced from it: one allocation
+	// per key rather than one per member.
+	size, ambiguous := 0, false
+	for p := range m {
+		size += len(p.domain) + len(FieldSep) + len(p.x)
+		ambiguous = ambiguous || strings.Contains(p.domain, FieldSep)
 	}
-	slices.SortFunc(zs, func(a, b member) int {
+	var sb strings.Builder
+	sb.Grow(size)
+	spans := d.spans[:0]
+	for p, v := range m {
+		from := sb.Len()
+		sb.WriteString(p.domain)
+		sb.WriteString(FieldSep)
+		sb.WriteString(p.x)
+		spans = append(spans, span{from, sb.Len(), v})
+	}
+	all := sb.String()
+	ones, many := d.zones[:0], d.zbuf[:0]
+	for _, sp := range spans {
+		if sp.v == 1 {
+			ones = append(ones, all[sp.from:sp.to])
+		} else {
+			many = append(many, member{all[sp.from:sp.to], sp.v})
+		}
+	}
+	d.spans = spans[:0]
+	if ambiguous {
+		ones, many = mergeMembers(ones, many)
+	}
+	slices.Sort(ones)
+	slices.SortFunc(many, func(a, b member) int {
 		if c := cmp.Compare(a.v, b.v); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.m, b.m)
+		return strings.Compare(a.m, b.m)
 	})
-	ones, _ := slices.BinarySearchFunc(zs, int64(2), func(z member, v int64) int { return cmp.Compare(z.v, v) })
-	many := zs[ones:]
 	keys = append(keys, key)
 	ki := len(keys)
 	if len(many) > 0 {
 		t := ttl
-		if ones > 0 {
+		if len(ones) > 0 {
 			t = 0
 		}
 		args = append(args, ki, opZSet, t, len(many))
@@ -407,13 +443,35 @@ func (d *Delta) zgroups(keys []string, args []any, key string, ttl int64, m map[
 			args = append(args, z.v)
 		}
 	}
-	if ones > 0 {
-		args = append(args, ki, opZOne, ttl, ones)
-		for _, z := range zs[:ones] {
-			args = append(args, z.m)
+	if len(ones) > 0 {
+		args = append(args, ki, opZOne, ttl, len(ones))
+		for _, z := range ones {
+			args = append(args, z)
 		}
 	}
-	clear(zs)
-	d.zbuf = zs[:0]
+	clear(ones)
+	clear(many)
+	d.zones, d.zbuf = ones[:0], many[:0]
 	return keys, args
+}
+
+// mergeMembers sums the increments of members that occur more than once among
+// ones (increment 1) and many, and returns them split again by increment.
+func mergeMembers(ones []string, many []member) ([]string, []member) {
+	sum := make(map[string]int64, len(ones)+len(many))
+	for _, z := range ones {
+		sum[z]++
+	}
+	for _, z := range many {
+		sum[z.m] += z.v
+	}
+	ones, many = ones[:0], many[:0]
+	for z, v := range sum {
+		if v == 1 {
+			ones = append(ones, z)
+		} else {
+			many = append(many, member{z, v})
+		}
+	}
+	return ones, many
 }

@@ -93,3 +93,53 @@ func TestSortedSetMembersInSetOrder(t *testing.T) {
 		t.Errorf("members in order %v then %v; want %v then %v per bucket", zset, zone, wantZ, wantOne)
 	}
 }
+
+// TestSortedSetMembersOncePerKey checks that two pages that join into the same
+// member (a domain holding FieldSep) go to the apply script once, their counts
+// summed, as the script requires.
+func TestSortedSetMembersOncePerKey(t *testing.T) {
+	d := NewPartialDelta(Detail, time.Time{})
+	ts := time.Date(2026, 5, 5, 12, 0, 30, 0, time.UTC)
+	d.Add(&event.Event{Domain: "a" + FieldSep + "b", Title: "c", Time: ts})
+	d.Add(&event.Event{Domain: "a", Title: "b" + FieldSep + "c", Time: ts})
+	d.Add(&event.Event{Domain: "a", Title: "d", Time: ts})
+	_, args := d.encode(New("b", "n"), true, nil, nil)
+	var got []any
+	for i := 0; i < len(args); {
+		op, n := args[i+1].(string), args[i+3].(int)
+		switch op {
+		case opZSet:
+			got = append(got, op)
+			got = append(got, args[i+4:i+4+2*n]...)
+			i += 4 + 2*n
+		case opZOne:
+			got = append(got, op)
+			got = append(got, args[i+4:i+4+n]...)
+			i += 4 + n
+		default:
+			i += 4 + n
+		}
+	}
+	one := []any{opZSet, "a|b|c", int64(2), opZOne, "a|d"}
+	if want := append(slices.Clone(one), one...); !slices.Equal(got, want) {
+		t.Errorf("sorted-set groups %v, want %v (minute and hour)", got, want)
+	}
+}
+
+// BenchmarkEncode measures encoding a Delta of 3,000 recorded events (a batch
+// of the aggregate catching up) for the apply script.
+func BenchmarkEncode(b *testing.B) {
+	evs := recorded(b)
+	d := NewDelta()
+	for i := range 3000 {
+		e := evs[i%len(evs)]
+		d.Add(&e)
+	}
+	k := New("b", "n")
+	var keys []string
+	var args []any
+	b.ReportAllocs()
+	for b.Loop() {
+		keys, args = d.encode(k, true, keys[:0], args[:0])
+	}
+}

@@ -40,15 +40,21 @@ const (
 //	     z  ZINCRBY: items are n members, then their n increments in the same order
 //	     u  ZINCRBY by 1: items are n members
 //	     p  PFADD: items are n members
-//	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes. Members of
-//	   one key may repeat (their increments add up), but the encoder sends each once.
+//	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes. A member
+//	   goes at most once per key in a call, across all the key's z and u groups:
+//	   the encoder sums a member's increments first (see Delta.zgroups). The script
+//	   does not check it (a table of every member seen costs about 5 % of the
+//	   script); a repeated member would keep only one of its increments.
 //
 // A sorted set's increments are applied as one ZMSCORE (skipped when the key is
 // new) and one multi-member ZADD of the new scores per chunk of members, rather
 // than one ZINCRBY per member: the same double-precision sums ZINCRBY computes
 // (counts stay exact up to 2^53) with fewer commands, and, since every score is
 // read before the first write, a sum that is not a number refuses the call instead
-// of failing halfway. ZMSCORE needs Redis >= 6.2.
+// of failing halfway. ZMSCORE needs Redis >= 6.2. A member the key does not hold
+// yet is written with its increment's own argument as its score; a sum is passed
+// to ZADD as a Lua number, which Redis formats with 17 significant digits (as
+// ZINCRBY stores it: the same double).
 //
 // Sequences and counts are canonical decimal integers (no sign, no leading zero);
 // increments are canonical signed integers of at most 18 digits, so that neither
@@ -95,7 +101,7 @@ if ARGV[10] ~= '0' and ARGV[10] ~= '1' then return fail('require-current flag mu
 
 local want = {[1] = 'string', [2] = 'hash', [3] = 'hash', [4] = 'hash'}
 local types = {h = 'hash', d = 'hash', z = 'zset', u = 'zset', p = 'string'}
-local groups = {}
+local groups, match = {}, string.match
 local i = 11
 while i <= na do
   if i + 3 > na then return fail('truncated group header at argument ' .. i) end
@@ -111,11 +117,13 @@ while i <= na do
   if to > na then return fail('truncated group at argument ' .. i) end
   if op == 'z' then
     for j = from + n, to do
-      if not int(ARGV[j]) then return fail('increment is not an integer at argument ' .. j) end
+      local s = ARGV[j]
+      if #s > 19 or (s ~= '0' and not match(s, '^-?[1-9]%d*$')) then return fail('increment is not an integer at argument ' .. j) end
     end
   elseif width == 2 then
     for j = from + 1, to, 2 do
-      if not int(ARGV[j]) then return fail('increment is not an integer at argument ' .. j) end
+      local s = ARGV[j]
+      if #s > 19 or (s ~= '0' and not match(s, '^-?[1-9]%d*$')) then return fail('increment is not an integer at argument ' .. j) end
     end
   end
   if want[ki] and want[ki] ~= t then return fail('key ' .. ki .. ' used with two types') end
@@ -123,11 +131,14 @@ while i <= na do
   groups[#groups + 1] = {ki, op, ttl, from, to, n}
   i = to + 1
 end
-local fresh = {}
+local fresh, named = {}, {}
 for ki, t in pairs(want) do
-  local got = redis.call('TYPE', KEYS[ki])['ok']
+  local key = KEYS[ki]
+  if named[key] and named[key] ~= t then return fail('key ' .. key .. ' used with two types') end
+  named[key] = t
+  local got = redis.call('TYPE', key)['ok']
   if got == 'none' then fresh[ki] = true
-  elseif got ~= t then return fail('key ' .. KEYS[ki] .. ' holds a ' .. got .. ', not a ' .. t) end
+  elseif got ~= t then return fail('key ' .. key .. ' holds a ' .. got .. ', not a ' .. t) end
 end
 local oldasof = redis.call('HGET', KEYS[3], '@AS_OF@')
 if oldasof and not uint(oldasof) then return fail('meta @AS_OF@ is not an integer') end
@@ -142,33 +153,40 @@ if not wm then wm = '0' end
 if wm ~= prev then return {2, wm} end
 
 -- Read the scores the sorted-set groups add to (none when the key is new), and
--- compute their new scores (a member repeated in one call adds up, as with
--- ZINCRBY).
-local fmt, unpack, chunk = string.format, unpack, @CHUNK@
-local zadds, scores, none = {}, {}, {}
+-- compute their new scores. Each member appears at most once per key in a call
+-- (see the ops above), so a member's new score is its old one plus its increment.
+local unpack, min, tonumber, chunk = unpack, math.min, tonumber, @CHUNK@
+local zadds = {}
 for gi, g in ipairs(groups) do
   local op, from, n = g[2], g[4], g[6]
   if op == 'z' or op == 'u' then
-    local key, adds = KEYS[g[1]], {}
-    local acc = scores[key]
-    if not acc then acc = {}; scores[key] = acc end
+    local ki, adds = g[1], {}
+    local key, one = KEYS[ki], (op == 'u')
     local j = 0
     while j < n do
-      local k = math.min(j + chunk, n)
-      local old = none
-      if not fresh[g[1]] then old = redis.call('ZMSCORE', key, unpack(ARGV, from + j, from + k - 1)) end
+      local k = min(j + chunk, n)
       local set, m = {}, 0
-      for y = 1, k - j do
-        local member = ARGV[from + j + y - 1]
-        local base = acc[member] or old[y]
-        local v
-        if op == 'u' then v = 1 else v = tonumber(ARGV[from + n + j + y - 1]) end
-        if base then v = v + tonumber(base) end
-        if v ~= v then return fail('score of ' .. member .. ' in ' .. key .. ' would not be a number') end
-        acc[member] = v
-        if v == 1 then set[m + 1] = '1' else set[m + 1] = fmt('%.17g', v) end
-        set[m + 2] = member
-        m = m + 2
+      if fresh[ki] then
+        for y = from + j, from + k - 1 do
+          if one then set[m + 1] = '1' else set[m + 1] = ARGV[y + n] end
+          set[m + 2] = ARGV[y]
+          m = m + 2
+        end
+      else
+        local old = redis.call('ZMSCORE', key, unpack(ARGV, from + j, from + k - 1))
+        for y = 1, k - j do
+          local x, base = from + j + y - 1, old[y]
+          if not base then
+            if one then set[m + 1] = '1' else set[m + 1] = ARGV[x + n] end
+          else
+            local v
+            if one then v = 1 + tonumber(base) else v = tonumber(ARGV[x + n]) + tonumber(base) end
+            if v ~= v then return fail('score of ' .. ARGV[x] .. ' in ' .. key .. ' would not be a number') end
+            set[m + 1] = v
+          end
+          set[m + 2] = ARGV[x]
+          m = m + 2
+        end
       end
       adds[#adds + 1] = set
       j = k

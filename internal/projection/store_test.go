@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -477,6 +479,7 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 		{"count too large", set(applyFixedArgs+3, "100000"), keys, nil},
 		{"flag", set(9, "2"), keys, nil},
 		{"too few keys", nil, keys[:3], nil},
+		{"one key as a hash and a sorted set", nil, aliased(keys, args), nil},
 		{"counter key of another type", nil, keys, func() {
 			// Make the last counter key not yet written a list.
 			for i := len(keys) - 1; i >= applyFixedKeys; i-- {
@@ -524,8 +527,9 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 }
 
 // TestApplySortedSetGroups checks the sorted-set groups against ZINCRBY's
-// semantics: increments add to existing scores (fractional ones included), and a
-// member repeated within a group or across groups of one key adds up.
+// semantics: increments add to existing scores (fractional ones included) and
+// start new members and new keys at the increment, in a key's z and u groups
+// alike (each member once per key, as the script requires).
 func TestApplySortedSetGroups(t *testing.T) {
 	c, _, s := storeEnv(t)
 	ctx := context.Background()
@@ -535,18 +539,27 @@ func TestApplySortedSetGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy(), zkey, fresh}
-	args := []any{DefaultNamespace, DefaultNamespace, "agg", "0", "5", "1700000000000", "0", "0", "0", "1",
-		5, opZSet, 0, 2, "a", "b", 2, 3,
-		5, opZOne, 60, 3, "a", "c", "a",
-		6, opZOne, 0, 2, "x", "x",
-		6, opZSet, 120, 2, "x", "y", -4, 7,
+	header := func(prev, last string) []any {
+		return []any{DefaultNamespace, DefaultNamespace, "agg", prev, last, "1700000000000", "0", "0", "0", "1"}
 	}
-	if err := s.applyScript.Run(ctx, c, keys, args...).Err(); err != nil {
-		t.Fatal(err)
+	calls := [][]any{
+		append(header("0", "5"),
+			5, opZSet, 0, 2, "a", "b", 2, 3,
+			5, opZOne, 60, 2, "c", "d",
+			6, opZOne, 0, 1, "x",
+			6, opZSet, 120, 2, "y", "w", -4, 7),
+		append(header("5", "6"),
+			6, opZOne, 0, 2, "x", "y",
+			6, opZSet, 0, 1, "w", 123456789012),
+	}
+	for _, args := range calls {
+		if err := s.applyScript.Run(ctx, c, keys, args...).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for key, want := range map[string]map[string]float64{
-		zkey:  {"a": 4.5, "b": 13, "c": 1},
-		fresh: {"x": -2, "y": 7},
+		zkey:  {"a": 2.5, "b": 13, "c": 1, "d": 1},
+		fresh: {"x": 2, "y": -3, "w": 123456789019},
 	} {
 		got, err := c.ZRangeWithScores(ctx, key, 0, -1).Result()
 		if err != nil {
@@ -567,6 +580,68 @@ func TestApplySortedSetGroups(t *testing.T) {
 	if ttl := c.TTL(ctx, fresh).Val(); ttl <= time.Minute || ttl > 2*time.Minute {
 		t.Errorf("%s: TTL %v, want about 2m", fresh, ttl)
 	}
+}
+
+// TestApplyHashGroups checks the hash groups against HINCRBY's semantics:
+// increments add to existing fields and start new ones, a field repeated within
+// a group or across groups adds up, and sums past 2^53 stay exact.
+func TestApplyHashGroups(t *testing.T) {
+	c, _, s := storeEnv(t)
+	ctx := context.Background()
+	k := s.Keys(DefaultNamespace)
+	old, fresh := k.HourN(KindEditor, 1), k.HourN(KindEditor, 2)
+	if err := c.HSet(ctx, old, "a", 5, "big", "123456789012345678").Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{k.Pointer(), k.Watermarks(), k.Meta(), k.Legacy(), old, fresh}
+	args := []any{DefaultNamespace, DefaultNamespace, "agg", "0", "5", "1700000000000", "0", "0", "0", "1",
+		5, opHash, 0, 3, "a", 2, "b", 3, "a", 4,
+		5, opHash, 0, 1, "big", 1,
+		6, opHash, 0, 3, "x", "12345678901234567", "y", -1, "z", 0,
+		6, opHash, 60, 2, "y", 5, "w", -7,
+	}
+	if err := s.applyScript.Run(ctx, c, keys, args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]map[string]string{
+		old:   {"a": "11", "b": "3", "big": "123456789012345679"},
+		fresh: {"x": "12345678901234567", "y": "4", "z": "0", "w": "-7"},
+	} {
+		got, err := c.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", key, got, want)
+		}
+	}
+	if ttl := c.TTL(ctx, fresh).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("%s: TTL %v, want about 1m", fresh, ttl)
+	}
+}
+
+// aliased returns a copy of keys in which the key of the first sorted-set group
+// of args names the key of the first hash group.
+func aliased(keys []string, args []any) []string {
+	out := slices.Clone(keys)
+	hash, zset := -1, -1
+	for i := applyFixedArgs; i < len(args); {
+		ki, op, n := args[i].(int), args[i+1].(string), args[i+3].(int)
+		width := 2
+		switch op {
+		case opHLL, opZOne:
+			width = 1
+		}
+		if (op == opHash || op == opDomain) && hash < 0 {
+			hash = ki
+		}
+		if (op == opZSet || op == opZOne) && zset < 0 {
+			zset = ki
+		}
+		i += 4 + width*n
+	}
+	out[zset-1] = out[hash-1]
+	return out
 }
 
 func isScriptErr(err error) bool {
