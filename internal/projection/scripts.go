@@ -43,8 +43,8 @@ const (
 //	   and, when ttl > 0, the key's EXPIRE is set to ttl after its writes. A member
 //	   goes at most once per key in a call, across all the key's z and u groups:
 //	   the encoder sums a member's increments first (see Delta.zgroups). The script
-//	   does not check it (a table of every member seen costs about 5 % of the
-//	   script); a repeated member would keep only one of its increments.
+//	   refuses a call that repeats one, before any write (the check costs about 5 %
+//	   of the script; without it a repeat would keep only one of its increments).
 //
 // A sorted set's increments are applied as one ZMSCORE (skipped when the key is
 // new) and one multi-member ZADD of the new scores per chunk of members, rather
@@ -156,12 +156,18 @@ if wm ~= prev then return {2, wm} end
 -- compute their new scores. Each member appears at most once per key in a call
 -- (see the ops above), so a member's new score is its old one plus its increment.
 local unpack, min, tonumber, chunk = unpack, math.min, tonumber, @CHUNK@
-local zadds = {}
+local zadds, zkeys = {}, {}
 for gi, g in ipairs(groups) do
   local op, from, n = g[2], g[4], g[6]
   if op == 'z' or op == 'u' then
     local ki, adds = g[1], {}
     local key, one = KEYS[ki], (op == 'u')
+    local seen = zkeys[key]
+    if not seen then seen = {}; zkeys[key] = seen end
+    for y = from, from + n - 1 do
+      if seen[ARGV[y]] then return fail('member ' .. ARGV[y] .. ' twice in ' .. key) end
+      seen[ARGV[y]] = true
+    end
     local j = 0
     while j < n do
       local k = min(j + chunk, n)

@@ -480,6 +480,8 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 		{"flag", set(9, "2"), keys, nil},
 		{"too few keys", nil, keys[:3], nil},
 		{"one key as a hash and a sorted set", nil, aliased(keys, args), nil},
+		{"member twice in a sorted set", repeatMember, keys, nil},
+		{"sorted-set group repeated", repeatGroup, keys, nil},
 		{"counter key of another type", nil, keys, func() {
 			// Make the last counter key not yet written a list.
 			for i := len(keys) - 1; i >= applyFixedKeys; i-- {
@@ -524,6 +526,41 @@ func TestApplyInvalidChangesNothing(t *testing.T) {
 	exp := expect(k, evs)
 	check(t, c, k, exp)
 	checkLegacy(t, c, k, exp.legacy)
+}
+
+// sortedGroup returns the start, op and size of the first z or u group of args
+// with at least two members.
+func sortedGroup(a []any) (at int, op string, n int) {
+	for i := applyFixedArgs; i+3 < len(a); {
+		op = fmt.Sprint(a[i+1])
+		n, _ = strconv.Atoi(fmt.Sprint(a[i+3]))
+		width := 2
+		if op == "u" || op == "p" {
+			width = 1
+		}
+		if (op == "z" || op == "u") && n >= 2 {
+			return i, op, n
+		}
+		i += 4 + n*width
+	}
+	panic("no sorted-set group of two members")
+}
+
+// repeatMember makes the second member of a sorted-set group the first one again.
+func repeatMember(a []any) []any {
+	at, _, _ := sortedGroup(a)
+	a[at+5] = a[at+4]
+	return a
+}
+
+// repeatGroup appends a copy of a sorted-set group.
+func repeatGroup(a []any) []any {
+	at, op, n := sortedGroup(a)
+	width := 2
+	if op == "u" {
+		width = 1
+	}
+	return append(a, a[at:at+4+n*width]...)
 }
 
 // TestApplySortedSetGroups checks the sorted-set groups against ZINCRBY's
