@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -151,5 +152,22 @@ func TestRecentIDs(t *testing.T) {
 	off := newRecentIDs(0)
 	if !off.add("x") || !off.add("x") {
 		t.Fatal("a zero window must remember nothing")
+	}
+}
+
+// BenchmarkRecentIDs adds distinct meta.ids (UUIDs, as Wikimedia's) to a set of
+// the default window, so that each add also forgets the oldest id.
+func BenchmarkRecentIDs(b *testing.B) {
+	ids := make([]string, 100_000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", i*2654435761%1<<32, i%65536, i%4096, (i/7)%4096, i*40503)
+	}
+	r := newRecentIDs(DefaultConfig().DedupeWindow)
+	i := 0
+	for b.Loop() {
+		if !r.add(ids[i%len(ids)]) && i < len(ids) {
+			b.Fatalf("id %d reported as seen", i)
+		}
+		i++
 	}
 }
