@@ -316,18 +316,26 @@ func TestNATSRestart(t *testing.T) {
 	more := append(evs[1600:], copies(evs, 3)...)
 	e.produce(more)
 	waitFor(t, "publishing to resume", func() bool { return streamMsgs(js, wire.DefaultStream) > 1600 })
+	before := streamMsgs(js, wire.DefaultStream)
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	time.Sleep(500 * time.Millisecond)
 	testenv.NATSAt(t, port, dir)
-	waitBridged(t, js, r, uint64(1600+len(more)))
+	total := uint64(1600 + len(more))
+	waitBridged(t, js, r, total)
 	if err := r.halt(t); err != nil {
 		t.Fatal(err)
 	}
 	e.verify(js)
-	if r.b.Stats().Resyncs.Load() == 0 && r.b.Stats().Restarts.Load() == 0 {
-		t.Error("the outage went unnoticed: no resync and no restart")
+	// The outage must have come while publishing. The bridge then either
+	// resynchronised (the chain broke) or carried on (the client's reconnect
+	// buffer delivered the publishes without an ack in order, and the chain held):
+	// the stream's contents, verified above, are what counts.
+	if before >= total {
+		t.Errorf("the outage came after the end: the stream held all %d messages before it", before)
 	}
+	t.Logf("outage at %d of %d messages: %d resyncs, %d pipeline restarts",
+		before, total, r.b.Stats().Resyncs.Load(), r.b.Stats().Restarts.Load())
 }
 
 func TestRunWithoutTopicRetries(t *testing.T) {
