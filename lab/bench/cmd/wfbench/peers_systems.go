@@ -150,6 +150,7 @@ func (h *harness) runWikiflow(ctx context.Context, bin, prefix string, b *peerBa
 	if err != nil {
 		return run, env, stream, err
 	}
+	h.noteApplies(tag, pt[1])
 	c, err := h.checkDomains(ctx, b, base)
 	run.checks = append(run.checks, c)
 	return run, env, stream, err
@@ -320,4 +321,16 @@ func (o options) pickPeers(all []peerSystem) []peerSystem {
 		}
 	}
 	return out
+}
+
+// noteApplies notes how many events the aggregate applied per Redis call: its
+// batches fill up only when it reads faster than the bridge writes.
+func (h *harness) noteApplies(tag string, port int) {
+	ev, err1 := metric(port, "wikiflow_aggregate_events_applied_total")
+	n, err2 := metric(port, "wikiflow_aggregate_batches_applied_total")
+	if err := errors.Join(err1, err2); err != nil || n == 0 {
+		h.note("peers %s: events per apply unknown: %v", tag, err)
+		return
+	}
+	h.note("peers %s: %.0f events in %.0f applies, %.0f per apply", tag, ev, n, ev/n)
 }
