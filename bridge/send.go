@@ -53,13 +53,10 @@ func (p *publisher) flush() {
 }
 
 // publish sends e's record with the expectations the publish before it leaves,
-// with an ack (asynchronously) or without one.
+// with an ack (asynchronously) or without one. Its callers hold no record once a
+// send failed (send returns before holding one), so it is not called after.
 func (p *publisher) publish(e *entry, ack bool) {
 	r := e.r
-	if p.sendErr != nil {
-		e.err = errNotSent
-		return
-	}
 	r.setHeader(hvExpectedSeq, jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.nextSeq, 10))
 	if p.nextID != "" {
 		r.setHeader(hvExpectedID, jetstream.ExpectedLastMsgIDHeader, p.nextID)
