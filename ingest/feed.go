@@ -176,7 +176,7 @@ func (f *feed) message(ev sse.Event, frameBytes int64) (published bool, t time.T
 		Headers: []kafka.Header{
 			{Key: wire.HeaderSSEID, Value: []byte(ev.ID)},
 			{Key: wire.HeaderMetaID, Value: []byte(e.ID)},
-			{Key: wire.HeaderSubject, Value: []byte(e.Subject(wire.SubjectPrefix))},
+			{Key: wire.HeaderSubject, Value: event.AppendSubject(nil, wire.SubjectPrefix, e.Wiki, e.Type)},
 			{Key: wire.HeaderReceived, Value: received},
 		},
 	}}

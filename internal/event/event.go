@@ -114,6 +114,16 @@ func subject(prefix, wiki, typ string) string {
 	return prefix + "." + Token(wiki) + "." + Token(typ)
 }
 
+// AppendSubject appends to b the subject Subject gives under prefix for an
+// event of wiki and typ, for hops that write it into a buffer of their own.
+func AppendSubject(b []byte, prefix, wiki, typ string) []byte {
+	b = append(b, prefix...)
+	b = append(b, '.')
+	b = append(b, Token(wiki)...)
+	b = append(b, '.')
+	return append(b, Token(typ)...)
+}
+
 // ValidSubject reports whether s is a subject that Subject could return under
 // prefix: the prefix, a dot, and two non-empty tokens of the characters Token
 // keeps, separated by a dot. A hop that takes a subject from elsewhere (a Kafka

@@ -129,6 +129,9 @@ func TestValidSubject(t *testing.T) {
 		if s := subject(prefix, in[0], in[1]); !ValidSubject(prefix, []byte(s)) {
 			t.Errorf("wiki %q type %q: subject %q refused", in[0], in[1], s)
 		}
+		if b := AppendSubject([]byte("x"), prefix, in[0], in[1]); string(b) != "x"+subject(prefix, in[0], in[1]) {
+			t.Errorf("wiki %q type %q: AppendSubject gave %q", in[0], in[1], b)
+		}
 	}
 	for _, s := range []string{
 		"", prefix, prefix + ".", prefix + ".enwiki", prefix + ".enwiki.", prefix + "..edit",

@@ -164,11 +164,7 @@ func appendSubject(b []byte, in *Info) []byte {
 	if wiki == "" {
 		wiki = in.Domain
 	}
-	b = append(b, wire.SubjectPrefix...)
-	b = append(b, '.')
-	b = append(b, event.Token(wiki)...)
-	b = append(b, '.')
-	return append(b, event.Token(in.Type)...)
+	return event.AppendSubject(b, wire.SubjectPrefix, wiki, in.Type)
 }
 
 // WriteRetry bounds how long WriteKafka writes again the events of a batch that
